@@ -1,0 +1,255 @@
+"""Labelled data from whatever the user has, split and encoded for a model.
+
+`labelled(...)` turns arrays, lists of strings, a pandas DataFrame, a `tf.data.Dataset` or a
+folder of images (one subfolder per class) into `LabelledData`: raw examples, integer labels
+and the class names. `encode` turns raw examples into what a backbone takes.
+"""
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+TEXT_COLUMNS = ("text", "sentence", "review", "tweet", "content")
+LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment", "y")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LabelledData:
+    """Raw examples with integer labels. kind: "text" (strings), "image" (N,H,W,C floats in
+    0–255) or "array" (anything else a model takes as is)."""
+
+    examples: object
+    labels: np.ndarray
+    class_names: tuple
+    kind: str
+
+    def __len__(self):
+        return len(self.labels)
+
+    def take(self, indices):
+        indices = np.asarray(indices, dtype=int)
+        examples = [self.examples[i] for i in indices] if self.kind == "text" else self.examples[indices]
+        return LabelledData(examples, self.labels[indices], self.class_names, self.kind)
+
+    @property
+    def class_counts(self):
+        return np.bincount(self.labels, minlength=len(self.class_names))
+
+    def __repr__(self):
+        counts = ", ".join(f"{name}: {n}" for name, n in zip(self.class_names, self.class_counts))
+        return f"LabelledData({len(self)} {self.kind} examples; {counts})"
+
+
+def labelled(data, labels=None, *, text_column=None, label_column=None, class_names=None):
+    """Build `LabelledData` from any supported source; raises DataError saying what to fix."""
+    if isinstance(data, LabelledData):
+        return data
+    if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
+        data, labels, found = _read_image_folder(Path(data))
+        class_names = class_names or found
+    elif _is_dataframe(data):
+        data, labels = _from_dataframe(data, labels, text_column, label_column)
+    elif _is_tf_dataset(data):
+        if labels is not None:
+            raise DataError("A tf.data.Dataset carries its own labels: pass it alone, yielding (x, y) pairs.")
+        data, labels = _from_tf_dataset(data)
+    if labels is None:
+        raise DataError("Labels are missing: pass labels=..., or a DataFrame with a label column.")
+    examples, kind = _examples(data)
+    labels = list(labels) if not isinstance(labels, np.ndarray) else labels
+    if len(examples) != len(labels):
+        raise DataError(
+            f"There are {len(examples)} examples but {len(labels)} labels: give one label per example."
+        )
+    if len(examples) == 0:
+        raise DataError("The data is empty: give at least two examples of each of two classes.")
+    codes, names = encode_labels(labels, class_names)
+    if len(names) < 2 or np.count_nonzero(np.bincount(codes, minlength=len(names))) < 2:
+        raise DataError(
+            f"All examples belong to one class ({names[int(codes[0])]!r}): a classifier needs at "
+            f"least two classes in the data."
+        )
+    return LabelledData(examples, codes, names, kind)
+
+
+def encode_labels(labels, class_names=None):
+    """Integer codes and class names. Strings are sorted into classes; integers must lie in
+    [0, len(class_names)) when names are given, and be non-negative otherwise."""
+    values = np.asarray(labels)
+    if values.ndim != 1:
+        raise DataError(f"Labels must be one value per example (1-D), got shape {values.shape}. "
+                        "For one-hot labels pass labels.argmax(axis=1).")
+    if values.dtype.kind in "US" or values.dtype == object:
+        values = values.astype(str)
+        names = tuple(class_names) if class_names is not None else tuple(sorted(set(values.tolist())))
+        unknown = sorted(set(values.tolist()) - set(names))
+        if unknown:
+            raise DataError(f"Labels {unknown[:5]} are not among class_names {list(names)}: add them or fix the labels.")
+        lookup = {name: i for i, name in enumerate(names)}
+        return np.array([lookup[v] for v in values.tolist()], dtype="int32"), tuple(str(n) for n in names)
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise DataError("Labels must be whole class numbers (0, 1, 2, …) or class names, not fractions or NaN.")
+    elif values.dtype.kind not in "iub":
+        raise DataError(f"Labels must be integers or strings, got {values.dtype}.")
+    codes = values.astype("int64")
+    if codes.min() < 0:
+        raise DataError(f"Label {int(codes.min())} is negative: class numbers start at 0.")
+    if class_names is not None:
+        names = tuple(str(n) for n in class_names)
+        if codes.max() >= len(names):
+            raise DataError(
+                f"Label {int(codes.max())} is out of range for {len(names)} class names "
+                f"(0–{len(names) - 1}): fix the label or add the missing class name."
+            )
+    else:
+        names = tuple(str(i) for i in range(int(codes.max()) + 1))
+    return codes.astype("int32"), names
+
+
+def _examples(data):
+    if isinstance(data, str):
+        raise DataError(f"{data!r} is not a folder of images: pass a folder path, arrays, texts or a DataFrame.")
+    if isinstance(data, (list, tuple)) and data and all(isinstance(x, str) for x in data):
+        return list(data), "text"
+    array = np.asarray(data)
+    if array.dtype.kind in "US" or (array.dtype == object and array.size and isinstance(array.flat[0], str)):
+        return [str(x) for x in array.tolist()], "text"
+    if array.dtype == object or array.dtype.kind not in "iuf b":
+        raise DataError(
+            "Examples must be texts, or numeric arrays of equal shape (images as N×H×W or N×H×W×C)."
+        )
+    array = array.astype("float32")
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim == 4:
+        if array.shape[-1] not in (1, 3):
+            raise DataError(
+                f"Images must have 1 or 3 channels (last axis), got shape {array.shape[1:]}. "
+                "Pass N×H×W (grayscale) or N×H×W×C with C = 1 or 3."
+            )
+        return array, "image"
+    if array.ndim < 2:
+        raise DataError(f"Examples need a batch axis: got shape {array.shape}. Pass an array of N examples.")
+    return array, "array"
+
+
+def _is_dataframe(data):
+    return type(data).__name__ == "DataFrame" and hasattr(data, "columns")
+
+
+def _from_dataframe(frame, labels, text_column, label_column):
+    columns = [str(c) for c in frame.columns]
+    text_column = text_column or next((c for c in TEXT_COLUMNS if c in columns), None)
+    if text_column is None or text_column not in columns:
+        raise DataError(
+            f"The DataFrame has no text column {text_column or ''!r}; its columns are {columns}. "
+            "Pass text_column='…'."
+        )
+    if labels is None:
+        label_column = label_column or next((c for c in LABEL_COLUMNS if c in columns), None)
+        if label_column is None or label_column not in columns:
+            raise DataError(
+                f"The DataFrame has no label column {label_column or ''!r}; its columns are {columns}. "
+                "Pass label_column='…'."
+            )
+        labels = frame[label_column].tolist()
+    return [str(t) for t in frame[text_column].tolist()], labels
+
+
+def _is_tf_dataset(data):
+    return type(data).__module__.startswith("tensorflow") and hasattr(data, "as_numpy_iterator")
+
+
+def _from_tf_dataset(dataset):
+    spec = dataset.element_spec
+    if not isinstance(spec, tuple) or len(spec) != 2:
+        raise DataError("The tf.data.Dataset must yield (example, label) pairs.")
+    if spec[1].shape.rank == 1:  # batched: each element carries a vector of labels
+        dataset = dataset.unbatch()
+    xs, ys = [], []
+    for x, y in dataset.as_numpy_iterator():
+        xs.append(x.decode() if isinstance(x, bytes) else x)
+        ys.append(y.decode() if isinstance(y, bytes) else y)
+    return xs, ys
+
+
+def _read_image_folder(folder):
+    from PIL import Image
+
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"{folder} has no class subfolders: put each class's images in a folder named after it.")
+    images, labels, size = [], [], None
+    for name in classes:
+        for path in sorted((folder / name).iterdir()):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            image = Image.open(path).convert("RGB")
+            size = size or image.size
+            images.append(np.asarray(image.resize(size), dtype="float32"))
+            labels.append(name)
+    if not images:
+        raise DataError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {folder}.")
+    return np.stack(images), labels, tuple(classes)
+
+
+def split(data, validation=0.2, seed=0):
+    """A seeded, stratified (train, validation) split; every class keeps at least one example
+    in training."""
+    if not 0 < validation < 1:
+        raise DataError(f"validation must be a fraction between 0 and 1, got {validation!r}.")
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for label in range(len(data.class_names)):
+        members = rng.permutation(np.flatnonzero(data.labels == label))
+        n_held = int(round(len(members) * validation)) if len(members) > 1 else 0
+        n_held = min(n_held, len(members) - 1)
+        held += members[:n_held].tolist()
+        train += members[n_held:].tolist()
+    if not held:
+        raise DataError("The data is too small to hold out a validation set: give more examples.")
+    return data.take(rng.permutation(train)), data.take(rng.permutation(held))
+
+
+def encode(data, backbone):
+    """Model inputs for `data`: token arrays for text, resized and preprocessed images."""
+    if backbone.tokenizer is not None or data.kind == "text":
+        if data.kind != "text":
+            raise DataError(f"{backbone.source} takes text, but the data holds {data.kind} examples.")
+        if backbone.tokenizer is None:
+            raise DataError("This model takes no text input (it has no tokenizer): use images or arrays.")
+        return backbone.tokenizer(data.examples)
+    shape = backbone.input_shape
+    examples = data.examples
+    if data.kind == "image" and shape is not None and len(shape) == 3:
+        examples = _fit_images(examples, shape)
+        if backbone.preprocess is not None:
+            examples = backbone.preprocess(examples.copy())
+        return np.asarray(examples, dtype="float32")
+    if shape is not None and tuple(examples.shape[1:]) != tuple(d if d is not None else e for d, e in zip(shape, examples.shape[1:])):
+        raise DataError(
+            f"Examples have shape {tuple(examples.shape[1:])} but the model takes {tuple(shape)}: "
+            "reshape the data or choose a model with that input shape."
+        )
+    return examples
+
+
+def _fit_images(images, shape):
+    """Resize to the model's height×width and match its channel count."""
+    import tensorflow as tf
+
+    height, width, channels = shape
+    if images.shape[-1] != channels:
+        if images.shape[-1] == 1 and channels == 3:
+            images = np.repeat(images, 3, axis=-1)
+        elif images.shape[-1] == 3 and channels == 1:
+            images = images.mean(axis=-1, keepdims=True)
+    if (height, width) != images.shape[1:3] and height and width:
+        images = tf.image.resize(images, (height, width)).numpy()
+    return images

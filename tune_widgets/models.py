@@ -1,0 +1,280 @@
+"""Loading a pretrained model from any source, and putting a classification head on it.
+
+`load_backbone` is the one entry point: a `keras.applications` name, a KerasHub or Hugging Face
+checkpoint folder, a `.keras`/`.h5` file or a `keras.Model` all come back as a `Backbone`: a
+functional Keras model that produces features, plus what it takes to feed it. `build_classifier`
+adds the head described by a `HeadSpec` and returns a `FineTuneModel`.
+"""
+
+import dataclasses
+import importlib
+import json
+import os
+from pathlib import Path
+
+import keras
+
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    ModelSourceError,
+    UnknownModelError,
+    WeightsUnavailableError,
+    did_you_mean,
+)
+
+APPLICATION_NAMES = tuple(sorted(n for n in dir(keras.applications) if n[0].isupper()))
+POOLINGS = {"image": ("avg", "max", "flatten"), "text": ("cls", "mean")}
+
+
+@keras.saving.register_keras_serializable(package="tune_widgets")
+class FineTuneModel(keras.Model):
+    """A functional model whose frozen layers always run in inference mode.
+
+    Keras 3 passes the outer `training=True` to every layer of a functional graph, even one that
+    was called with `training=False` when the graph was built, so the fine-tuning guide's
+    `base_model(x, training=False)` no longer keeps dropout off. Frozen layers here are called
+    with `training=False` explicitly: frozen dropout is off and frozen BatchNorm uses its moving
+    statistics, which makes frozen features deterministic (and cacheable).
+    """
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        from keras.src.models.functional import operation_fn  # the one helper Functional uses
+
+        frozen = {id(layer) for layer in self.layers if not layer.trainable}
+        inputs = self._standardize_inputs(inputs)
+        if mask is not None:
+            for x, m in zip(inputs, keras.tree.flatten(mask)):
+                if m is not None:
+                    keras.src.backend.set_keras_mask(x, m)
+        outputs = self._run_through_graph(
+            inputs,
+            operation_fn=lambda op: operation_fn(
+                op, training=False if id(op) in frozen else training, **kwargs
+            ),
+        )
+        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+
+
+@keras.saving.register_keras_serializable(package="tune_widgets")
+class TokenPooling(keras.layers.Layer):
+    """Pools a transformer's sequence output: the first ([CLS]) token, or the masked mean."""
+
+    def __init__(self, mode="cls", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in POOLINGS["text"]:
+            raise ConfigError(f"Text pooling must be one of {POOLINGS['text']}, not {mode!r}.")
+        self.mode = mode
+
+    def call(self, sequence, padding_mask):
+        if self.mode == "cls":
+            return sequence[:, 0, :]
+        weights = keras.ops.expand_dims(keras.ops.cast(padding_mask, sequence.dtype), -1)
+        total = keras.ops.sum(sequence * weights, axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
+
+    def compute_output_shape(self, sequence_shape, padding_mask_shape=None):
+        return (sequence_shape[0], sequence_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadSpec:
+    """The classification head: `num_classes=None` takes the count from the data."""
+
+    num_classes: int | None = None
+    dropout: float = 0.1
+    activation: str = "softmax"
+    pooling: str | None = None  # None: the backbone's own ("mean" for sentence encoders), else "avg"/"cls"
+
+    def __post_init__(self):
+        if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 2):
+            raise ConfigError(f"num_classes must be an integer of at least 2, got {self.num_classes!r}.")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"Head dropout must be in [0, 1), got {self.dropout!r}.")
+        if self.activation not in ("softmax", "linear"):
+            raise ConfigError(
+                f"Head activation must be 'softmax' (probabilities) or 'linear' (logits), got {self.activation!r}."
+            )
+
+
+@dataclasses.dataclass
+class Backbone:
+    """A feature extractor and what it takes to feed it.
+
+    kind: "image" (4-D float input), "text" (token ids from `tokenizer`) or "model" (a
+    user model kept whole, head included, until a new head is asked for).
+    """
+
+    model: keras.Model
+    kind: str
+    source: str
+    features: object  # the KerasTensor a new head is attached to
+    input_shape: tuple | None = None
+    tokenizer: object = None
+    preprocess: object = None  # images: the application's own preprocess_input
+    pooling: str | None = None  # the head's default pooling for this backbone
+
+
+def load_backbone(source, *, input_shape=None, weights="imagenet", sequence_length=64):
+    """Load a model from any source (see module docstring); nothing is kept if it fails."""
+    if isinstance(source, keras.Model):
+        return _from_user_model(source, "in-memory model")
+    if isinstance(source, Backbone):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise ModelSourceError(
+            f"A model source must be a keras.applications name, a folder, a .keras/.h5 file or a "
+            f"keras.Model, not {type(source).__name__}."
+        )
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return _from_checkpoint(path, sequence_length)
+    if path.suffix in (".keras", ".h5", ".hdf5"):
+        if not path.exists():
+            raise ModelSourceError(f"No model file at {path}. Check the path.")
+        return _from_file(path)
+    return _from_application(str(source), input_shape, weights)
+
+
+def _from_application(name, input_shape, weights):
+    lookup = {n.lower(): n for n in APPLICATION_NAMES}
+    canonical = lookup.get(name.lower().replace("-", "").replace("_", ""))
+    if canonical is None:
+        raise UnknownModelError(
+            f"{name!r} is not a keras.applications model, a folder or a model file."
+            + (did_you_mean(name, APPLICATION_NAMES) or f" Known names: {', '.join(APPLICATION_NAMES)}.")
+        )
+    input_shape = tuple(input_shape or (224, 224, 3))
+    if len(input_shape) != 3:
+        raise ConfigError(f"input_shape for {canonical} must be (height, width, channels), got {input_shape}.")
+    constructor = getattr(keras.applications, canonical)
+    try:
+        model = constructor(include_top=False, weights=weights, input_shape=input_shape)
+    except Exception as error:  # keras raises a bare Exception for a failed download
+        if "URL fetch failure" in str(error) or "fetch" in str(error).lower():
+            raise WeightsUnavailableError(
+                f"Could not download the {weights!r} weights for {canonical} (no network?). "
+                f"Pass weights=None to start from random weights, or a local weights file path."
+            ) from error
+        raise ModelSourceError(f"{canonical} could not be built: {error}") from error
+    module = importlib.import_module(constructor.__module__)
+    preprocess = getattr(module, "preprocess_input", None)
+    return Backbone(model, "image", canonical, model.output, input_shape, preprocess=preprocess)
+
+
+def _from_checkpoint(folder, sequence_length):
+    config_path = folder / "config.json"
+    if not config_path.exists():
+        raise CheckpointError(
+            f"{folder} has no config.json, so it is not a Hugging Face or KerasHub checkpoint. "
+            f"Point to the folder that holds config.json and the weights."
+        )
+    import keras_hub
+
+    config = json.loads(config_path.read_text())
+    architecture = config.get("model_type") or config.get("class_name") or "unknown"
+    try:
+        model = keras_hub.models.Backbone.from_preset(str(folder))
+    except Exception as error:
+        raise CheckpointError(
+            f"The checkpoint in {folder} (architecture {architecture!r}) could not be loaded by "
+            f"KerasHub: {error}. Supported text encoders include BERT-family models (bert, "
+            f"distil_bert, roberta, deberta_v3, albert, electra)."
+        ) from error
+    if not isinstance(model.output, dict) or "sequence_output" not in model.output:
+        raise CheckpointError(
+            f"The checkpoint in {folder} is a {architecture!r} model without a sequence output; "
+            f"tune-widgets fine-tunes text encoders (BERT family) from checkpoint folders."
+        )
+    from .text import Tokenizer
+
+    tokenizer = Tokenizer.from_folder(folder, sequence_length=sequence_length)
+    return Backbone(model, "text", str(folder), model.output["sequence_output"], tokenizer=tokenizer,
+                    pooling=_trained_pooling(folder))
+
+
+def _trained_pooling(folder):
+    """"mean" for sentence-transformers checkpoints trained with mean pooling, else "cls"."""
+    pooling_config = folder / "1_Pooling" / "config.json"
+    if pooling_config.exists() and json.loads(pooling_config.read_text()).get("pooling_mode_mean_tokens"):
+        return "mean"
+    return "cls"
+
+
+def _from_file(path):
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:
+        raise ModelSourceError(f"{path} could not be loaded as a Keras model: {error}") from error
+    return _from_user_model(model, str(path))
+
+
+def _from_user_model(model, source):
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise ModelSourceError(
+            "Only functional or Sequential models with known inputs can be fine-tuned layer by "
+            "layer. Build it with keras.Input (or give a Sequential model an input shape)."
+        )
+    names = [layer.name for layer in model.layers]
+    if "head_pooling" in names:  # one of ours, saved earlier: a new head replaces the old one
+        features = keras.tree.flatten(model.get_layer("head_pooling").input)[0]
+    else:
+        features = _penultimate(model)
+    if any(t.name == "token_ids" for t in inputs):
+        return Backbone(model, "model", source, features)
+    return Backbone(model, "model", source, features, input_shape=tuple(inputs[0].shape[1:]))
+
+
+def _penultimate(model):
+    """The input of the trailing Dense (and Activation/Dropout) layers: where a new head goes."""
+    layers = list(model.layers)
+    index = len(layers) - 1
+    while index > 0 and isinstance(layers[index], (keras.layers.Activation, keras.layers.Softmax)):
+        index -= 1
+    if not isinstance(layers[index], keras.layers.Dense):
+        return model.output
+    index -= 1
+    while index > 0 and isinstance(layers[index], keras.layers.Dropout):
+        index -= 1
+    return layers[index].output
+
+
+def build_classifier(backbone, head, num_classes):
+    """backbone → pooling → dropout → Dense(num_classes), as one flat `FineTuneModel`."""
+    if backbone.kind == "model" and head is None:
+        model = backbone.model
+        return FineTuneModel(model.inputs, model.outputs, name=model.name)
+    head = head or HeadSpec()
+    num_classes = head.num_classes or num_classes
+    if not num_classes:
+        raise ConfigError("The head needs a class count: set data first, or HeadSpec(num_classes=...).")
+    x = backbone.features
+    inputs = backbone.model.inputs
+    kind = "text" if any(t.name == "token_ids" for t in inputs) else "image"
+    pooling = head.pooling or backbone.pooling or POOLINGS[kind][0]
+    if pooling not in POOLINGS[kind]:
+        raise ConfigError(f"Pooling for {kind} models must be one of {POOLINGS[kind]}, not {pooling!r}.")
+    if kind == "text":
+        mask = next(t for t in inputs if t.name == "padding_mask")
+        x = TokenPooling(pooling, name="head_pooling")(x, mask)
+    elif len(x.shape) == 4:
+        layer = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
+                 "flatten": keras.layers.Flatten}[pooling]
+        x = layer(name="head_pooling")(x)
+    elif len(x.shape) > 2:
+        x = keras.layers.Flatten(name="head_pooling")(x)
+    if head.dropout:
+        x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation=head.activation, name="head_dense")(x)
+    return FineTuneModel(inputs, outputs, name=f"{_slug(backbone.source)}_classifier")
+
+
+def _slug(source):
+    return "".join(c if c.isalnum() else "_" for c in Path(str(source)).name.lower())[:40] or "model"

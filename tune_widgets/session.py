@@ -1,0 +1,441 @@
+"""The session: one object that holds a fine-tuning's state and every operation on it.
+
+Panels observe its traits and call its methods; a notebook cell calls the same methods, so a
+change made either way reaches every open view. Each operation validates and computes first and
+assigns last: after an error the session holds exactly what it held before.
+"""
+
+import concurrent.futures
+import dataclasses
+import json
+import threading
+from pathlib import Path
+
+import keras
+import numpy as np
+import traitlets
+
+from . import data as data_module
+from .errors import ConfigError, DataError, StateError, TuneWidgetsError
+from .evaluation import report
+from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
+from .models import HeadSpec, build_classifier, load_backbone
+from .optim import OptimizerSpec, build_optimizer
+from .training import Progress, Trainer
+
+ALL = slice(None)
+
+
+class Session(traitlets.HasTraits):
+    """Model, data, freeze plan, optimizer spec and runs of one fine-tuning.
+
+    >>> session = Session()
+    >>> session.load_model(minilm_folder(), sequence_length=64)
+    >>> session.set_data(load_tweets(n=200))
+    >>> session.freeze_to("transformer_layer_5")
+    >>> run = session.fit(epochs=2)
+    >>> session.evaluate()
+    """
+
+    model = traitlets.Any(None, allow_none=True, help="The FineTuneModel (None until a model and a class count are known).")
+    layers = traitlets.Tuple(help="A LayerInfo per layer of the model, with its frozen state.")
+    plan = traitlets.Instance(FreezePlan, args=())
+    optimizer = traitlets.Instance(OptimizerSpec, args=())
+    head = traitlets.Instance(HeadSpec, args=())
+    train_data = traitlets.Any(None, allow_none=True)
+    validation_data = traitlets.Any(None, allow_none=True)
+    batch_size = traitlets.Int(32)
+    training = traitlets.Bool(False, help="True while a fit runs.")
+    progress = traitlets.Dict(help="The running fit's throttled progress (see training.Progress).")
+    runs = traitlets.List(help="RunRecords, oldest first.")
+    evaluation = traitlets.Any(None, allow_none=True, help="The latest EvaluationReport.")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = None
+        self._keep_head = False  # a user model keeps its own head until set_head()
+        self._trainer = None
+        self._encoded = {}
+        self._lock = threading.RLock()
+
+    # ---- model -------------------------------------------------------------------------------
+
+    def load_model(self, source, *, input_shape=None, weights="imagenet", sequence_length=64, head=None):
+        """Load a model from a keras.applications name, a checkpoint folder, a .keras/.h5 file or a
+        keras.Model (see `models.load_backbone`), and put the head on it once classes are known.
+
+        A user model or file keeps its own head unless `head` (a HeadSpec) asks for a new one.
+        """
+        self._check_idle()
+        backbone = load_backbone(source, input_shape=input_shape, weights=weights, sequence_length=sequence_length)
+        sidecar = _read_sidecar(source)
+        if sidecar.get("tokenizer") and backbone.tokenizer is None:
+            from .text import Tokenizer
+
+            backbone.tokenizer = Tokenizer.from_folder(sidecar["tokenizer"], sidecar.get("sequence_length", sequence_length))
+        keep_head = backbone.kind == "model" and head is None
+        head = head or self.head
+        encoded = self._encode_all(backbone, self.train_data, self.validation_data)
+        model = self._classifier(backbone, head, keep_head, self.train_data)
+        plan = plan_from_model(model if model is not None else backbone.model)
+        with self.hold_trait_notifications():
+            self.backbone, self._encoded, self._keep_head = backbone, encoded, keep_head
+            self.head = head
+            self._set_model(model, plan)
+        return self
+
+    def set_head(self, num_classes=None, dropout=None, activation=None, pooling=None):
+        """Replace the head: class count (None: from the data), dropout, activation, pooling."""
+        self._check_idle()
+        self._require_backbone()
+        current = self.head
+        head = HeadSpec(
+            num_classes=num_classes,
+            dropout=current.dropout if dropout is None else dropout,
+            activation=activation or current.activation,
+            pooling=pooling or current.pooling,
+        )
+        model = self._classifier(self.backbone, head, False, self.train_data, force=True)
+        with self.hold_trait_notifications():
+            self.head, self._keep_head = head, False
+            self._set_model(model, self._plan_for(model))
+        return self
+
+    def _classifier(self, backbone, head, keep_head, train_data, force=False):
+        if keep_head:
+            return build_classifier(backbone, None, None)
+        classes = head.num_classes or (len(train_data.class_names) if train_data is not None else None)
+        if classes is None:
+            if force:
+                raise StateError("Set data first, or give num_classes: the head needs a class count.")
+            return None
+        if train_data is not None and classes < len(train_data.class_names):
+            raise ConfigError(
+                f"The head has {classes} classes but the data has {len(train_data.class_names)}: "
+                f"leave num_classes=None to follow the data."
+            )
+        return build_classifier(backbone, head, classes)
+
+    def _set_model(self, model, plan):
+        self.model = model
+        graph = model if model is not None else self.backbone.model
+        apply_plan(graph, plan)
+        self.plan = plan
+        self.layers = layer_table(graph, plan)
+
+    def _plan_for(self, model):
+        """The current plan carried over to a rebuilt model: same names, new head trainable."""
+        names = {layer.name for layer in model.layers}
+        return FreezePlan(self.plan.frozen & names)
+
+    # ---- freezing ----------------------------------------------------------------------------
+
+    def freeze(self, selector=ALL):
+        """Freeze the layers `selector` picks (index, range, name, block, glob, "re:…", list)."""
+        return self._change_plan(self.plan.with_frozen(self._names(selector), True))
+
+    def unfreeze(self, selector=ALL):
+        """Unfreeze the layers `selector` picks; see `freeze`."""
+        return self._change_plan(self.plan.with_frozen(self._names(selector), False))
+
+    def freeze_to(self, selector):
+        """Freeze everything below a point and unfreeze the rest.
+
+        An int n freezes layers[:n] (like slicing); a name, block or pattern freezes up to and
+        including the last layer it selects.
+        """
+        if isinstance(selector, int) and not isinstance(selector, bool):
+            count = len(self.layers)
+            if not 0 <= selector <= count:
+                raise ConfigError(f"freeze_to({selector}) is out of range: the model has {count} layers.")
+            stop = selector
+        else:
+            stop = max(select(self.layers, selector)) + 1
+        names = [row.name for row in self.layers]
+        return self._change_plan(FreezePlan(names[:stop]))
+
+    def set_frozen(self, names):
+        """Make exactly `names` frozen (what the layer map sends)."""
+        names = list(names)
+        known = {row.name for row in self.layers}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            from .errors import LayerSelectionError
+
+            raise LayerSelectionError(f"No layers named {unknown[:5]} in this model.")
+        return self._change_plan(FreezePlan(names))
+
+    def _names(self, selector):
+        if not self.layers:
+            self._require_backbone()
+        return [self.layers[i].name for i in select(self.layers, selector)]
+
+    def _change_plan(self, plan):
+        self._check_idle()
+        if plan == self.plan:
+            return self
+        graph = self.model if self.model is not None else self.backbone.model
+        apply_plan(graph, plan)
+        with self.hold_trait_notifications():
+            self.plan = plan
+            self.layers = layer_table(graph, plan)
+        return self
+
+    @property
+    def parameter_counts(self):
+        """{"total", "trainable", "frozen"}: weights that train now, and those that don't."""
+        trainable = sum(row.params for row in self.layers if not row.frozen)
+        total = sum(row.params + row.fixed_params for row in self.layers)
+        return {"total": total, "trainable": trainable, "frozen": total - trainable}
+
+    # ---- optimizer ---------------------------------------------------------------------------
+
+    def set_optimizer(self, spec=None, **changes):
+        """Replace the optimizer spec, or change some of its fields: set_optimizer(learning_rate=3e-4)."""
+        if spec is not None and not isinstance(spec, OptimizerSpec):
+            raise ConfigError(f"Expected an OptimizerSpec, got {type(spec).__name__}.")
+        try:
+            new = (spec or self.optimizer).replace(**changes)
+        except TypeError as error:
+            fields = ", ".join(f.name for f in dataclasses.fields(OptimizerSpec))
+            raise ConfigError(f"{error}. OptimizerSpec fields: {fields}.") from None
+        self.optimizer = new
+        return self
+
+    # ---- data --------------------------------------------------------------------------------
+
+    def set_data(self, data, labels=None, *, validation=0.2, validation_data=None, seed=0,
+                 text_column=None, label_column=None, class_names=None, batch_size=None):
+        """Set the training data (and hold out a seeded, stratified validation split).
+
+        `data` may be arrays, lists of texts, a DataFrame, a tf.data.Dataset, a folder of images or
+        LabelledData; `validation_data` (same forms, or an (x, y) pair) replaces the split.
+        """
+        self._check_idle()
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ConfigError(f"batch_size must be a positive whole number, got {batch_size!r}.")
+        full = data_module.labelled(data, labels, text_column=text_column, label_column=label_column,
+                                    class_names=class_names)
+        if validation_data is not None:
+            if isinstance(validation_data, tuple) and len(validation_data) == 2:
+                validation_data = data_module.labelled(*validation_data, class_names=full.class_names)
+            held = data_module.labelled(validation_data, class_names=full.class_names, text_column=text_column,
+                                        label_column=label_column)
+            train = full
+        else:
+            train, held = data_module.split(full, validation, seed)
+        encoded = self._encode_all(self.backbone, train, held) if self.backbone is not None else {}
+        model = self.model
+        if self.backbone is not None and (model is None or self._class_count_changed(train)):
+            model = self._classifier(self.backbone, self.head, self._keep_head, train)
+        if model is not None:
+            self._check_output_size(model, train)
+        with self.hold_trait_notifications():
+            self.train_data, self.validation_data, self._encoded = train, held, encoded
+            if batch_size is not None:
+                self.batch_size = batch_size
+            if model is not self.model:
+                self._set_model(model, self._plan_for(model) if self.model is not None else self.plan)
+        return self
+
+    def _class_count_changed(self, train):
+        if self._keep_head or self.head.num_classes:
+            return False
+        return self.model.output.shape[-1] != len(train.class_names)
+
+    @staticmethod
+    def _check_output_size(model, train):
+        width = model.output.shape[-1]
+        if width is not None and width < len(train.class_names):
+            raise DataError(
+                f"The model predicts {width} classes but the data has {len(train.class_names)}: "
+                f"give it a new head with session.set_head()."
+            )
+
+    def _encode_all(self, backbone, train, held):
+        if backbone is None or train is None:
+            return {}
+        return {"train": data_module.encode(train, backbone), "validation": data_module.encode(held, backbone)}
+
+    def encode(self, data):
+        """Model inputs for any LabelledData (or anything `set_data` takes with labels)."""
+        self._require_backbone()
+        return data_module.encode(data_module.labelled(data), self.backbone)
+
+    # ---- training ----------------------------------------------------------------------------
+
+    def compile(self, total_steps=1):
+        """Apply the plan and compile with a fresh optimizer. `fit` does this itself, every time,
+        so a freeze change can never be trained with a stale compiled graph."""
+        model = self._require_model()
+        apply_plan(model, self.plan)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=self._outputs_logits)
+        model.compile(optimizer=build_optimizer(self.optimizer, total_steps), loss=loss, metrics=["accuracy"])
+        return model
+
+    def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False):
+        """Train for `epochs`; returns the RunRecord (a Future of it with background=True).
+
+        In the background the kernel stays free: `stop()` ends the fit within one batch.
+        """
+        batch_size = batch_size or self.batch_size
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive whole number, got {batch_size!r}.")
+        with self._lock:
+            self._check_idle()
+            self._require_model()
+            if self.train_data is None:
+                raise StateError("There is no training data: call set_data(...) first.")
+            config = self._config(epochs, batch_size)
+            trainer = Trainer(self.model, self._encoded["train"], self.train_data.labels, epochs=epochs,
+                              batch_size=batch_size, config=config, seed=seed,
+                              validation=(self._encoded["validation"], self.validation_data.labels),
+                              callbacks=[Progress(self._report_progress), *callbacks])
+            self.compile(trainer.run.total_steps)
+            self._trainer = trainer
+            self.progress = {}
+            self.runs = [*self.runs, trainer.run]
+            self.training = True
+        if not background:
+            return self._run(trainer)
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune-widgets-fit")
+        future = executor.submit(self._run, trainer)
+        executor.shutdown(wait=False)
+        return future
+
+    def _run(self, trainer):
+        try:
+            return trainer.fit()
+        finally:
+            self._trainer = None
+            self.training = False
+            self.runs = list(self.runs)  # the record changed in place: tell the views
+
+    def _report_progress(self, progress):
+        self.progress = progress
+
+    def stop(self):
+        """Ask the running fit to stop after its current batch; the weights are kept."""
+        if self._trainer is not None:
+            self._trainer.request_stop()
+
+    def _config(self, epochs, batch_size):
+        return {
+            "model": self.backbone.source,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "frozen": sorted(self.plan.frozen),
+            "optimizer": dataclasses.asdict(self.optimizer),
+            "head": dataclasses.asdict(self.head),
+            "train_examples": len(self.train_data),
+            "validation_examples": len(self.validation_data),
+            "class_names": list(self.train_data.class_names),
+            "parameters": self.parameter_counts,
+        }
+
+    # ---- evaluation and prediction -----------------------------------------------------------
+
+    def evaluate(self, data=None, labels=None, *, k=5, name=None):
+        """Evaluate on the validation data, or on `data` (anything set_data takes)."""
+        model = self._require_model()
+        if data is None:
+            if self.validation_data is None:
+                raise StateError("There is no validation data: call set_data(...) or pass data.")
+            held, x, name = self.validation_data, self._encoded["validation"], name or "validation"
+        else:
+            class_names = self.train_data.class_names if self.train_data is not None else None
+            held = data_module.labelled(data, labels, class_names=class_names)
+            x, name = data_module.encode(held, self.backbone), name or "test"
+        probabilities = self._probabilities(model, x)
+        result = report(probabilities, held.labels, held.class_names, held.examples, k=k, name=name)
+        self.evaluation = result
+        return result
+
+    def predict(self, examples):
+        """Class probabilities for raw examples (texts, images or arrays)."""
+        model = self._require_model()
+        if isinstance(examples, str):
+            examples = [examples]
+        kind_probe = data_module._examples(examples)
+        raw = data_module.LabelledData(kind_probe[0], np.zeros(len(kind_probe[0]), "int32"), ("",), kind_probe[1])
+        return self._probabilities(model, data_module.encode(raw, self.backbone))
+
+    def _probabilities(self, model, x):
+        output = model.predict(x, batch_size=self.batch_size * 2, verbose=0)
+        if self._outputs_logits:
+            output = keras.ops.convert_to_numpy(keras.ops.softmax(output, axis=-1))
+        return np.asarray(output)
+
+    @property
+    def _outputs_logits(self):
+        return not self._keep_head and self.head.activation == "linear"
+
+    @property
+    def class_names(self):
+        return self.train_data.class_names if self.train_data is not None else None
+
+    # ---- saving ------------------------------------------------------------------------------
+
+    def save(self, path):
+        """Save the model as a .keras file, with a `.tune.json` beside it (class names, tokenizer)."""
+        model = self._require_model()
+        path = Path(path)
+        if path.suffix != ".keras":
+            raise ConfigError(f"Save to a .keras file, got {path.name!r}.")
+        model.save(path)
+        tokenizer = self.backbone.tokenizer
+        sidecar = {
+            "class_names": list(self.class_names or ()),
+            "tokenizer": tokenizer.folder if tokenizer is not None else None,
+            "sequence_length": tokenizer.sequence_length if tokenizer is not None else None,
+            "source": str(self.backbone.source),
+            "plan": sorted(self.plan.frozen),
+            "optimizer": dataclasses.asdict(self.optimizer),
+        }
+        _sidecar_path(path).write_text(json.dumps(sidecar, indent=2))
+        return path
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _check_idle(self):
+        if self.training:
+            raise StateError("A fit is running: stop it (session.stop()) or wait for it before changing the session.")
+
+    def _require_backbone(self):
+        if self.backbone is None:
+            raise StateError("There is no model yet: call load_model(...) first.")
+        return self.backbone
+
+    def _require_model(self):
+        self._require_backbone()
+        if self.model is None:
+            raise StateError("The head needs a class count: call set_data(...) or set_head(num_classes=...).")
+        return self.model
+
+    def __repr__(self):
+        parts = [f"model={self.backbone.source!r}" if self.backbone else "no model"]
+        if self.layers:
+            counts = self.parameter_counts
+            parts.append(f"{len(self.layers)} layers, {len(self.plan.frozen)} frozen, "
+                         f"{counts['trainable']:,}/{counts['total']:,} params trainable")
+        if self.train_data is not None:
+            parts.append(f"data={len(self.train_data)}+{len(self.validation_data)} "
+                         f"{self.train_data.kind} ({len(self.train_data.class_names)} classes)")
+        parts.append(f"optimizer={self.optimizer.optimizer}@{self.optimizer.learning_rate:g}")
+        parts.append(f"{len(self.runs)} runs")
+        return f"Session({'; '.join(parts)})"
+
+
+def _sidecar_path(path):
+    return Path(path).with_suffix(".tune.json")
+
+
+def _read_sidecar(source):
+    if isinstance(source, (str, Path)) and str(source).endswith(".keras"):
+        path = _sidecar_path(source)
+        if path.exists():
+            return json.loads(path.read_text())
+    return {}
+
+
+__all__ = ["Session", "TuneWidgetsError"]

@@ -1,0 +1,374 @@
+// src/layer_map.js
+var EMPTY_LAYERS = Object.freeze({
+  names: [],
+  types: [],
+  type_names: [],
+  params: [],
+  blocks: [],
+  block_names: []
+});
+function arr(value) {
+  return Array.isArray(value) ? value : [];
+}
+function normalizeLayers(layers) {
+  if (!layers || typeof layers !== "object") return EMPTY_LAYERS;
+  return {
+    names: arr(layers.names).map(String),
+    types: arr(layers.types),
+    type_names: arr(layers.type_names).map(String),
+    params: arr(layers.params),
+    blocks: arr(layers.blocks),
+    block_names: arr(layers.block_names).map(String)
+  };
+}
+function normalizeFrozen(frozen, n) {
+  const src = arr(frozen);
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = Boolean(src[i]);
+  return out;
+}
+function formatNumber(value) {
+  const n = Math.round(Number(value) || 0);
+  const sign = n < 0 ? "-" : "";
+  return sign + String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+function toggleRange(frozen, from, to, value, include) {
+  const next = arr(frozen).map(Boolean);
+  const lo = Math.max(0, Math.min(from, to));
+  const hi = Math.min(next.length - 1, Math.max(from, to));
+  for (let i = lo; i <= hi; i++) {
+    if (!include || include(i)) next[i] = Boolean(value);
+  }
+  return next;
+}
+function freezeUpTo(frozen, i) {
+  return arr(frozen).map((_, j) => j <= i);
+}
+function toggleBlock(frozen, blocks, blockIndex) {
+  const next = arr(frozen).map(Boolean);
+  const b = arr(blocks);
+  let anyTrainable = false;
+  for (let i = 0; i < next.length; i++) {
+    if (b[i] === blockIndex && !next[i]) {
+      anyTrainable = true;
+      break;
+    }
+  }
+  for (let i = 0; i < next.length; i++) {
+    if (b[i] === blockIndex) next[i] = anyTrainable;
+  }
+  return next;
+}
+function summarize(layers, frozen) {
+  const L = normalizeLayers(layers);
+  const n = L.names.length;
+  const f = arr(frozen);
+  let total = 0;
+  let trainable = 0;
+  let frozenCount = 0;
+  for (let i = 0; i < n; i++) {
+    const p = Number(L.params[i]) || 0;
+    total += p;
+    if (f[i]) frozenCount++;
+    else trainable += p;
+  }
+  return { layers: n, frozen: frozenCount, trainable, total };
+}
+function summaryText(layers, frozen) {
+  const s = summarize(layers, frozen);
+  return `${formatNumber(s.layers)} ${s.layers === 1 ? "layer" : "layers"} \xB7 ${formatNumber(s.trainable)} trainable / ${formatNumber(s.total)} total params`;
+}
+function groupByBlock(layers) {
+  const L = normalizeLayers(layers);
+  const groups = [];
+  const byBlock = /* @__PURE__ */ new Map();
+  for (let i = 0; i < L.names.length; i++) {
+    const raw = L.blocks[i];
+    const block = Number.isInteger(raw) ? raw : -1;
+    let g = byBlock.get(block);
+    if (!g) {
+      const name = block >= 0 && block < L.block_names.length ? L.block_names[block] : block >= 0 ? `block ${block}` : "(ungrouped)";
+      g = { block, name, indices: [] };
+      byBlock.set(block, g);
+      groups.push(g);
+    }
+    g.indices.push(i);
+  }
+  return groups;
+}
+function matchesFilter(name, filter) {
+  const f = String(filter || "").trim().toLowerCase();
+  return f === "" || String(name).toLowerCase().includes(f);
+}
+var UPTO_TITLE = "Freeze every layer up to and including this one; unfreeze the rest";
+var MARK_FROZEN = "\u2744";
+var MARK_TRAINABLE = "\u25CF";
+function h(doc, tag, className, text) {
+  const node = doc.createElement(tag);
+  if (className) node.className = className;
+  if (text !== void 0) node.textContent = text;
+  return node;
+}
+function render({ model, el }) {
+  const doc = el.ownerDocument || document;
+  const root = h(doc, "div", "tw-lm");
+  const header = h(doc, "div", "tw-lm-header");
+  const summary = h(doc, "div", "tw-lm-summary");
+  summary.setAttribute("aria-live", "polite");
+  const busyNote = h(doc, "span", "tw-lm-busy", "training\u2026");
+  busyNote.hidden = true;
+  const controls = h(doc, "div", "tw-lm-controls");
+  const filter = h(doc, "input", "tw-lm-filter");
+  filter.type = "search";
+  filter.placeholder = "filter layers by name";
+  filter.setAttribute("aria-label", "filter layers by name");
+  filter.spellcheck = false;
+  const collapseAll = h(doc, "button", "tw-lm-btn tw-lm-collapse-all", "Collapse all");
+  collapseAll.type = "button";
+  const expandAll = h(doc, "button", "tw-lm-btn tw-lm-expand-all", "Expand all");
+  expandAll.type = "button";
+  controls.append(filter, collapseAll, expandAll);
+  header.append(summary, busyNote, controls);
+  const errorBox = h(doc, "div", "tw-lm-error");
+  errorBox.setAttribute("role", "alert");
+  errorBox.hidden = true;
+  const body = h(doc, "div", "tw-lm-body");
+  body.title = "Click a layer to freeze / unfreeze it; shift-click to apply to a range";
+  root.append(header, errorBox, body);
+  el.appendChild(root);
+  let layers = EMPTY_LAYERS;
+  let rows = [];
+  let markers = [];
+  let uptos = [];
+  let shown = [];
+  let groups = [];
+  const collapsed = /* @__PURE__ */ new Set();
+  let anchor = null;
+  function currentFrozen() {
+    return normalizeFrozen(model.get("frozen"), layers.names.length);
+  }
+  function isBusy() {
+    return Boolean(model.get("busy"));
+  }
+  function commit(next) {
+    model.set("frozen", next);
+    model.save_changes();
+    applyFrozen();
+  }
+  function build() {
+    layers = normalizeLayers(model.get("layers"));
+    const n = layers.names.length;
+    rows = new Array(n);
+    markers = new Array(n);
+    uptos = new Array(n);
+    shown = new Array(n).fill(null);
+    groups = [];
+    anchor = null;
+    const frag = doc.createDocumentFragment();
+    if (n === 0) {
+      frag.appendChild(h(doc, "div", "tw-lm-empty", "No model loaded"));
+    }
+    for (const g of groupByBlock(layers)) {
+      const group = h(doc, "div", "tw-lm-group");
+      group.dataset.block = String(g.block);
+      const head = h(doc, "div", "tw-lm-block");
+      head.dataset.block = String(g.block);
+      const caret = h(doc, "button", "tw-lm-caret");
+      caret.type = "button";
+      caret.setAttribute("aria-label", `collapse or expand ${g.name}`);
+      const name = h(doc, "span", "tw-lm-block-name", g.name);
+      name.title = g.name;
+      const count = h(doc, "span", "tw-lm-block-count");
+      const toggle = h(doc, "input", "tw-lm-block-toggle");
+      toggle.type = "checkbox";
+      toggle.title = "Freeze / unfreeze every layer of this block";
+      toggle.setAttribute("aria-label", `freeze block ${g.name}`);
+      head.append(caret, name, count, toggle);
+      const rowsEl = h(doc, "div", "tw-lm-rows");
+      for (const i of g.indices) {
+        const row = h(doc, "div", "tw-lm-row");
+        row.dataset.index = String(i);
+        const marker = h(doc, "span", "tw-lm-marker");
+        const lname = layers.names[i];
+        const nameEl = h(doc, "span", "tw-lm-name", lname);
+        nameEl.title = lname;
+        const t = layers.types[i];
+        const typeName = Number.isInteger(t) && t >= 0 && t < layers.type_names.length ? layers.type_names[t] : "?";
+        const typeEl = h(doc, "span", "tw-lm-type", typeName);
+        typeEl.title = typeName;
+        const paramsEl = h(doc, "span", "tw-lm-params", formatNumber(layers.params[i]));
+        const upto = h(doc, "button", "tw-lm-upto", "up to here");
+        upto.type = "button";
+        upto.title = UPTO_TITLE;
+        row.append(marker, nameEl, typeEl, paramsEl, upto);
+        rowsEl.appendChild(row);
+        rows[i] = row;
+        markers[i] = marker;
+        uptos[i] = upto;
+      }
+      group.append(head, rowsEl);
+      frag.appendChild(group);
+      groups.push({ ...g, el: group, rowsEl, toggle, count, caret });
+    }
+    body.replaceChildren(frag);
+    applyCollapsed();
+    applyFilter();
+    applyFrozen();
+    applyBusy();
+  }
+  function applyFrozen() {
+    const frozen = currentFrozen();
+    for (let i = 0; i < rows.length; i++) {
+      const f = frozen[i];
+      if (shown[i] === f) continue;
+      shown[i] = f;
+      const row = rows[i];
+      row.classList.toggle("tw-lm-frozen", f);
+      row.classList.toggle("tw-lm-trainable", !f);
+      markers[i].textContent = f ? MARK_FROZEN : MARK_TRAINABLE;
+      markers[i].title = f ? "frozen" : "trainable";
+    }
+    for (const g of groups) {
+      let k = 0;
+      for (const i of g.indices) if (frozen[i]) k++;
+      const n = g.indices.length;
+      g.count.textContent = `${k}/${n} frozen`;
+      g.toggle.checked = k === n;
+      g.toggle.indeterminate = k > 0 && k < n;
+    }
+    summary.textContent = summaryText(layers, frozen);
+  }
+  function applyFilter() {
+    const q = filter.value;
+    for (const g of groups) {
+      let visible = 0;
+      for (const i of g.indices) {
+        const match = matchesFilter(layers.names[i], q);
+        if (rows[i].hidden === match) rows[i].hidden = !match;
+        if (match) visible++;
+      }
+      g.el.hidden = visible === 0;
+    }
+  }
+  function applyCollapsed() {
+    for (const g of groups) {
+      const c = collapsed.has(g.name);
+      g.el.classList.toggle("tw-lm-collapsed", c);
+      g.rowsEl.hidden = c;
+      g.caret.textContent = c ? "\u25B8" : "\u25BE";
+      g.caret.setAttribute("aria-expanded", c ? "false" : "true");
+    }
+  }
+  function applyBusy() {
+    const busy = isBusy();
+    root.classList.toggle("tw-lm-is-busy", busy);
+    busyNote.hidden = !busy;
+    for (const g of groups) g.toggle.disabled = busy;
+    for (const upto of uptos) {
+      if (upto.disabled !== busy) upto.disabled = busy;
+    }
+  }
+  function applyError() {
+    const msg = model.get("error");
+    const text = msg == null ? "" : String(msg);
+    errorBox.textContent = text;
+    errorBox.hidden = text.trim() === "";
+  }
+  function onClick(event) {
+    const target = event.target;
+    if (!target || typeof target.closest !== "function") return;
+    if (target.closest(".tw-lm-collapse-all")) {
+      for (const g of groups) collapsed.add(g.name);
+      applyCollapsed();
+      return;
+    }
+    if (target.closest(".tw-lm-expand-all")) {
+      collapsed.clear();
+      applyCollapsed();
+      return;
+    }
+    const toggle = target.closest(".tw-lm-block-toggle");
+    if (toggle) {
+      const block = Number(toggle.closest(".tw-lm-block").dataset.block);
+      if (isBusy()) applyFrozen();
+      else commit(toggleBlock(currentFrozen(), layers.blocks, block));
+      return;
+    }
+    const head = target.closest(".tw-lm-block");
+    if (head) {
+      const g = groups.find((x) => String(x.block) === head.dataset.block);
+      if (g) {
+        if (collapsed.has(g.name)) collapsed.delete(g.name);
+        else collapsed.add(g.name);
+        applyCollapsed();
+      }
+      return;
+    }
+    const row = target.closest(".tw-lm-row");
+    if (!row || !body.contains(row)) return;
+    const i = Number(row.dataset.index);
+    if (!Number.isInteger(i) || i < 0 || i >= rows.length) return;
+    if (isBusy()) return;
+    if (target.closest(".tw-lm-upto")) {
+      anchor = i;
+      commit(freezeUpTo(currentFrozen(), i));
+      return;
+    }
+    const frozen = currentFrozen();
+    const value = !frozen[i];
+    if (event.shiftKey && anchor !== null && anchor < rows.length) {
+      const q = filter.value;
+      const include = (j) => j === i || j === anchor || matchesFilter(layers.names[j], q);
+      commit(toggleRange(frozen, anchor, i, value, include));
+    } else {
+      commit(toggleRange(frozen, i, i, value));
+    }
+    anchor = i;
+  }
+  function onMouseDown(event) {
+    const t = event.target;
+    if (event.shiftKey && t && typeof t.closest === "function" && t.closest(".tw-lm-row")) {
+      event.preventDefault();
+    }
+  }
+  function onFilterInput() {
+    applyFilter();
+  }
+  const onLayers = () => build();
+  const onFrozen = () => applyFrozen();
+  const onError = () => applyError();
+  const onBusy = () => applyBusy();
+  root.addEventListener("click", onClick);
+  root.addEventListener("mousedown", onMouseDown);
+  filter.addEventListener("input", onFilterInput);
+  model.on("change:layers", onLayers);
+  model.on("change:frozen", onFrozen);
+  model.on("change:error", onError);
+  model.on("change:busy", onBusy);
+  build();
+  applyError();
+  return function cleanup() {
+    model.off("change:layers", onLayers);
+    model.off("change:frozen", onFrozen);
+    model.off("change:error", onError);
+    model.off("change:busy", onBusy);
+    root.removeEventListener("click", onClick);
+    root.removeEventListener("mousedown", onMouseDown);
+    filter.removeEventListener("input", onFilterInput);
+    root.remove();
+  };
+}
+var layer_map_default = { render };
+export {
+  layer_map_default as default,
+  formatNumber,
+  freezeUpTo,
+  groupByBlock,
+  matchesFilter,
+  normalizeFrozen,
+  normalizeLayers,
+  summarize,
+  summaryText,
+  toggleBlock,
+  toggleRange
+};

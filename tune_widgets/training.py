@@ -1,0 +1,182 @@
+"""The training loop: one `model.fit`, with every feature around it a callback.
+
+Callbacks are Keras callbacks with an `order` (lower runs first) and a `trainer`: the `Trainer`
+of the fit in progress, which holds the run record and the stop request. Stopping is a flag:
+`Trainer.request_stop()` from any thread; `StopControl` turns it into `model.stop_training` at
+the next batch end, so a fit ends within one batch and keeps its weights. Validation runs in a
+callback too, so a stopped fit does not pay for a last validation pass.
+"""
+
+import dataclasses
+import threading
+import time
+import uuid
+
+import keras
+import numpy as np
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """What one fit did: its configuration, its metrics per batch and per epoch, its timing.
+
+    Plain data (`to_dict` is JSON-ready), so runs can be compared, shown and saved.
+    """
+
+    config: dict
+    run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:8])
+    started_at: float = dataclasses.field(default_factory=time.time)
+    status: str = "running"  # running, completed, stopped, failed
+    batches: list = dataclasses.field(default_factory=list)  # {"step", "epoch", metrics…, "time"}
+    epochs: list = dataclasses.field(default_factory=list)  # {"epoch", metrics…, "val_…", "seconds"}
+    total_steps: int = 0
+    duration: float = 0.0
+    error: str = ""
+
+    @property
+    def final(self):
+        """The last epoch's metrics, or {} before the first epoch ends."""
+        return dict(self.epochs[-1]) if self.epochs else {}
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def __repr__(self):
+        final = ", ".join(f"{k}={v:.4g}" for k, v in self.final.items() if isinstance(v, float))
+        return f"RunRecord({self.run_id}, {self.status}, {len(self.epochs)} epochs, {self.duration:.1f}s; {final})"
+
+
+class Callback(keras.callbacks.Callback):
+    """A training feature. `trainer` is set before the fit starts."""
+
+    order = 50
+    trainer = None
+
+
+class StopControl(Callback):
+    """Turns a stop request into `model.stop_training` at the next batch end."""
+
+    order = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.trainer.stop_requested.is_set():
+            self.model.stop_training = True
+
+
+class Recorder(Callback):
+    """Writes batch and epoch metrics into the run record (before any callback that reads it)."""
+
+    order = 10
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.epoch_started = epoch, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        run = self.trainer.run
+        row = {"step": len(run.batches) + 1, "epoch": self.epoch}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        row["time"] = time.perf_counter() - self.trainer.started
+        run.batches.append(row)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}}
+        row["seconds"] = time.perf_counter() - self.epoch_started
+        self.trainer.run.epochs.append(row)
+
+
+class Validation(Callback):
+    """Evaluates on the validation data after each full epoch; skipped once a stop is asked."""
+
+    order = 5
+
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.trainer.stop_requested.is_set() or logs is None:
+            return
+        results = self.model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0, return_dict=True)
+        logs.update({f"val_{name}": float(value) for name, value in results.items()})
+
+
+class Progress(Callback):
+    """Calls `report(progress)` at most every `interval` seconds, and at each epoch end.
+
+    progress: {"step", "total_steps", "epoch", "epochs", "eta", "elapsed", "status"}. This is what
+    live views listen to: throttled here, so a chart costs training nothing per batch.
+    """
+
+    order = 90
+
+    def __init__(self, report, interval=0.25):
+        super().__init__()
+        self.report, self.interval, self.last = report, interval, 0.0
+
+    def _send(self, status="running"):
+        trainer = self.trainer
+        step, total = len(trainer.run.batches), trainer.run.total_steps
+        elapsed = time.perf_counter() - trainer.started
+        eta = elapsed / step * (total - step) if step else None
+        self.last = time.perf_counter()
+        self.report({"step": step, "total_steps": total, "epoch": len(trainer.run.epochs),
+                     "epochs": trainer.epochs, "elapsed": elapsed, "eta": eta, "status": status})
+
+    def on_train_begin(self, logs=None):
+        self._send()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.perf_counter() - self.last >= self.interval:
+            self._send()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._send()
+
+
+class Trainer:
+    """Runs one fit: owns the run record, the stop flag and the ordered callbacks."""
+
+    def __init__(self, model, x, y, *, epochs, batch_size, config, validation=None, callbacks=(), seed=None):
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
+            from .errors import ConfigError
+
+            raise ConfigError(f"epochs must be a positive whole number, got {epochs!r}.")
+        self.model, self.x, self.y = model, x, y
+        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.stop_requested = threading.Event()
+        steps = -(-_length(x) // batch_size) * epochs
+        self.run = RunRecord(config=config, total_steps=steps)
+        extra = [Validation(*validation, batch_size)] if validation is not None else []
+        self.callbacks = sorted([StopControl(), Recorder(), *extra, *callbacks], key=lambda c: c.order)
+        for callback in self.callbacks:
+            callback.trainer = self
+
+    def request_stop(self):
+        self.stop_requested.set()
+
+    def fit(self):
+        """Train; return the run record (status completed, stopped or failed)."""
+        self.started = time.perf_counter()
+        try:
+            if self.seed is not None:
+                keras.utils.set_random_seed(self.seed)
+            self.model.fit(self.x, self.y, epochs=self.epochs, batch_size=self.batch_size,
+                           callbacks=self.callbacks, verbose=0, shuffle=True)
+            self.run.status = "stopped" if self.stop_requested.is_set() else "completed"
+        except Exception as error:
+            self.run.status, self.run.error = "failed", f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            self.run.duration = time.perf_counter() - self.started
+            for callback in self.callbacks:
+                if isinstance(callback, Progress):
+                    callback._send(self.run.status)
+        return self.run
+
+
+def _length(x):
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def as_numpy(x):
+    return {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)
