@@ -60,14 +60,14 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
         data, labels = _from_tf_dataset(data)
     if labels is None:
         raise DataError("Labels are missing: pass labels=..., or a DataFrame with a label column.")
+    if len(data) == 0:
+        raise DataError("The data is empty: give at least two examples of each of two classes.")
     examples, kind = _examples(data)
     labels = list(labels) if not isinstance(labels, np.ndarray) else labels
     if len(examples) != len(labels):
         raise DataError(
             f"There are {len(examples)} examples but {len(labels)} labels: give one label per example."
         )
-    if len(examples) == 0:
-        raise DataError("The data is empty: give at least two examples of each of two classes.")
     codes, names = encode_labels(labels, class_names)
     if len(names) < 2 or np.count_nonzero(np.bincount(codes, minlength=len(names))) < 2:
         raise DataError(

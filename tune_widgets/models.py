@@ -239,18 +239,18 @@ def _penultimate(model):
     while index > 0 and isinstance(layers[index], (keras.layers.Activation, keras.layers.Softmax)):
         index -= 1
     if not isinstance(layers[index], keras.layers.Dense):
-        return model.output
+        return keras.tree.flatten(model.output)[0]
     index -= 1
     while index > 0 and isinstance(layers[index], keras.layers.Dropout):
         index -= 1
-    return layers[index].output
+    return keras.tree.flatten(layers[index].output)[0]
 
 
 def build_classifier(backbone, head, num_classes):
     """backbone → pooling → dropout → Dense(num_classes), as one flat `FineTuneModel`."""
     if backbone.kind == "model" and head is None:
         model = backbone.model
-        return FineTuneModel(model.inputs, model.outputs, name=model.name)
+        return FineTuneModel(_single(model.inputs), _single(model.outputs), name=model.name)
     head = head or HeadSpec()
     num_classes = head.num_classes or num_classes
     if not num_classes:
@@ -273,7 +273,11 @@ def build_classifier(backbone, head, num_classes):
     if head.dropout:
         x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation=head.activation, name="head_dense")(x)
-    return FineTuneModel(inputs, outputs, name=f"{_slug(backbone.source)}_classifier")
+    return FineTuneModel(_single(inputs), outputs, name=f"{_slug(backbone.source)}_classifier")
+
+
+def _single(tensors):
+    return tensors[0] if len(tensors) == 1 else tensors
 
 
 def _slug(source):

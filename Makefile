@@ -1,0 +1,43 @@
+# Two entry points: `make lab` (the demo in JupyterLab) and `make test` (every test).
+# Both set up .venv first; a second run only re-installs what changed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+STATIC := tune_widgets/static/layer_map.js tune_widgets/static/layer_map.css
+
+.PHONY: lab test setup js e2e bench browser
+
+setup: $(INSTALLED) $(STATIC)
+
+$(INSTALLED): requirements.lock requirements-assets.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -r requirements-assets.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+js/node_modules/.package-lock.json: js/package-lock.json
+	cd js && npm ci --no-audit --no-fund
+
+$(STATIC): js/node_modules/.package-lock.json js/src/layer_map.js js/src/layer_map.css
+	cd js && npm run build
+
+# Debian's chromium for the browser tests (never a downloaded browser build).
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/02_dashboard.ipynb
+
+test: setup browser
+	cd js && npm test
+	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest
+
+e2e: setup browser
+	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest -m e2e
+
+bench: setup
+	$(PY) benchmarks/run.py
