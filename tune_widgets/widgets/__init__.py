@@ -1,0 +1,35 @@
+"""Panels: thin views over a `Session`. Each works alone; `dashboard` shows them together."""
+
+import ipywidgets as widgets
+
+from .evaluation_panel import EvaluationPanel
+from .layer_map import LayerMap
+from .model_panel import ModelPanel
+from .optimizer_panel import OptimizerPanel
+from .training_panel import TrainingPanel
+
+
+class Dashboard(widgets.VBox):
+    """Every panel over one session: model and optimizer beside the layer map, then training
+    and evaluation."""
+
+    def __init__(self, session, epochs=3):
+        self.session = session
+        self.model_panel = ModelPanel(session)
+        self.layer_map = LayerMap(session)
+        self.optimizer_panel = OptimizerPanel(session)
+        self.training_panel = TrainingPanel(session, epochs=epochs)
+        self.evaluation_panel = EvaluationPanel(session)
+        left = widgets.VBox([self.model_panel, self.optimizer_panel], layout=widgets.Layout(width="40%"))
+        right = widgets.VBox([widgets.HTML("<b>Layers</b> (click to freeze; shift-click for a range)"), self.layer_map],
+                             layout=widgets.Layout(width="60%"))
+        super().__init__([widgets.HBox([left, right]), self.training_panel, self.evaluation_panel])
+        self.add_class("tw-dashboard")
+
+
+def dashboard(session, epochs=3):
+    """All panels over `session`, in one widget."""
+    return Dashboard(session, epochs=epochs)
+
+
+__all__ = ["Dashboard", "EvaluationPanel", "LayerMap", "ModelPanel", "OptimizerPanel", "TrainingPanel", "dashboard"]

@@ -1,0 +1,84 @@
+"""Model choice: source, input shape, weights, and the head; shows parameter counts."""
+
+import ipywidgets as widgets
+
+from ..datasets import minilm_folder
+from ..errors import ConfigError
+from ..models import APPLICATION_NAMES
+from .base import Panel, labelled
+
+SHIPPED_MINILM = "MiniLM-L6 (shipped checkpoint)"
+FROM_PATH = "checkpoint folder or .keras/.h5 file…"
+KEEP = "(model in the session)"
+
+
+class ModelPanel(Panel):
+    title = "Model"
+    css_class = "tw-model-panel"
+
+    def __init__(self, session):
+        self.source = widgets.Dropdown(options=[KEEP, SHIPPED_MINILM, FROM_PATH, *APPLICATION_NAMES], value=KEEP)
+        self.path = widgets.Text(placeholder="/path/to/checkpoint or model.keras", continuous_update=False)
+        self.input_shape = widgets.Text("224, 224, 3", continuous_update=False)
+        self.weights = widgets.Dropdown(options=[("ImageNet (download)", "imagenet"), ("none (random)", None)], value=None)
+        self.sequence_length = widgets.BoundedIntText(64, min=8, max=512)
+        self.load = widgets.Button(description="Load model", button_style="primary")
+        self.classes = widgets.BoundedIntText(0, min=0, max=100000, description="")
+        self.dropout = widgets.FloatSlider(session.head.dropout, min=0, max=0.9, step=0.05)
+        self.apply_head = widgets.Button(description="Replace head")
+        self.counts = widgets.HTML()
+        self.counts.add_class("tw-param-counts")
+        self.load.add_class("tw-load-model")
+        super().__init__(session, [
+            labelled("Source", self.source), labelled("Path", self.path),
+            labelled("Input shape", self.input_shape), labelled("Weights", self.weights),
+            labelled("Seq. length", self.sequence_length), self.load,
+            labelled("Classes (0 = data)", self.classes, "130px"), labelled("Head dropout", self.dropout),
+            self.apply_head, self.counts,
+        ])
+        self.load.on_click(lambda _: self.attempt(self._load))
+        self.apply_head.on_click(lambda _: self.attempt(self._replace_head))
+        session.observe(self._show_counts, names=["layers", "model"])
+        self._show_counts()
+
+    def _load(self):
+        choice = self.source.value
+        if choice == KEEP:
+            raise ConfigError("Choose a source to load: the MiniLM, a file or folder path, or a keras.applications name.")
+        if choice == SHIPPED_MINILM:
+            source = minilm_folder()
+        elif choice == FROM_PATH:
+            if not self.path.value.strip():
+                raise ConfigError("Type the path of a checkpoint folder or a .keras/.h5 file first.")
+            source = self.path.value.strip()
+        else:
+            source = choice
+        self.session.load_model(source, input_shape=parse_shape(self.input_shape.value), weights=self.weights.value,
+                                sequence_length=self.sequence_length.value)
+
+    def _replace_head(self):
+        self.session.set_head(num_classes=self.classes.value or None, dropout=self.dropout.value)
+
+    def _show_counts(self, change=None):
+        session = self.session
+        if not session.layers:
+            self.counts.value = "<i>No model loaded.</i>"
+            return
+        counts = session.parameter_counts
+        head = "" if session.model is not None else " · <i>head added once data is set</i>"
+        source = session.backbone.source if session.backbone else ""
+        self.counts.value = (
+            f"<b>{len(session.layers)}</b> layers · <b>{counts['trainable']:,}</b> trainable of "
+            f"<b>{counts['total']:,}</b> parameters{head}<br><small>{source}</small>"
+        )
+
+
+def parse_shape(text):
+    """'224, 224, 3' → (224, 224, 3); raises ConfigError saying the expected form."""
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"Input shape {text!r} is not a list of whole numbers: type it like 224, 224, 3.") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError(f"Input shape must be height, width, channels (like 224, 224, 3), got {text!r}.")
+    return shape

@@ -1,0 +1,126 @@
+"""Training: epochs, batch size, Train and Stop, a progress bar with ETA, live charts.
+
+Train runs the fit in a worker thread, so the kernel stays free and Stop can be clicked. The
+panel listens to the session's throttled `progress`, so any fit (from this panel or a cell)
+is drawn, and the chart costs training nothing per batch. One FigureWidget per panel, reused
+across runs (each instance carries a ~5 MB front end).
+"""
+
+import threading
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..errors import ConfigError
+from .base import Panel, labelled
+
+SMOOTHING = 0.9  # exponential moving average of the batch loss, debiased like fastai's
+
+
+class TrainingPanel(Panel):
+    title = "Training"
+    css_class = "tw-training-panel"
+
+    def __init__(self, session, epochs=3):
+        self.epochs = widgets.BoundedIntText(epochs, min=1, max=10000)
+        self.epochs.add_class("tw-epochs")
+        self.batch_size = widgets.BoundedIntText(session.batch_size, min=1, max=65536)
+        self.batch_size.add_class("tw-batch-size")
+        self.train = widgets.Button(description="Train", button_style="success", icon="play")
+        self.train.add_class("tw-train")
+        self.stop = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.stop.add_class("tw-stop")
+        self.progress = widgets.IntProgress(0, min=0, max=1, layout=widgets.Layout(width="320px"))
+        self.progress.add_class("tw-progress")
+        self.status = widgets.Label("")
+        self.status.add_class("tw-progress-label")
+        self.chart = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("loss per batch", "per epoch")))
+        self.chart.add_class("tw-train-chart")
+        self._style_chart()
+        self.future = None
+        self._drawn, self._ema = 0, 0.0
+        self._lock = threading.Lock()
+        super().__init__(session, [
+            widgets.HBox([labelled("Epochs", self.epochs, "60px"), labelled("Batch size", self.batch_size, "80px")]),
+            widgets.HBox([self.train, self.stop]),
+            widgets.HBox([self.progress, self.status]),
+            self.chart,
+        ])
+        self.train.on_click(lambda _: self.start())
+        self.stop.on_click(lambda _: session.stop())
+        session.observe(self._on_progress, names=["progress"])
+        session.observe(self._on_training, names=["training"])
+
+    def _style_chart(self):
+        chart = self.chart
+        for name, col, dash in (("batch loss (smoothed)", 1, None), ("train loss", 2, None),
+                                ("validation loss", 2, "dash"), ("train accuracy", 2, None),
+                                ("validation accuracy", 2, "dash")):
+            chart.add_trace(go.Scatter(x=[], y=[], mode="lines+markers" if col == 2 else "lines", name=name,
+                                       line={"dash": dash}), row=1, col=col)
+        chart.update_layout(height=300, margin={"l": 40, "r": 10, "t": 30, "b": 30},
+                            legend={"orientation": "h", "y": -0.2})
+        chart.update_xaxes(title_text="step", row=1, col=1)
+        chart.update_xaxes(title_text="epoch", row=1, col=2)
+
+    def start(self):
+        """Train in the background with the panel's epochs and batch size."""
+        def begin():
+            if self.epochs.value < 1:
+                raise ConfigError("Epochs must be at least 1.")
+            return self.session.fit(epochs=self.epochs.value, batch_size=self.batch_size.value, background=True)
+
+        future = self.attempt(begin)
+        if future is not None:
+            self.future = future
+            future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future):
+        error = future.exception()
+        if error is not None:
+            self.show_error(f"Training failed: {type(error).__name__}: {error}")
+
+    def _on_training(self, change):
+        running = change["new"]
+        self.train.disabled, self.stop.disabled = running, not running
+        if running:
+            self._reset()
+
+    def _reset(self):
+        with self._lock, self.chart.batch_update():
+            self._drawn, self._ema = 0, 0.0
+            for trace in self.chart.data:
+                trace.x, trace.y = [], []
+
+    def _on_progress(self, change):
+        progress = change["new"]
+        if not progress or not self.session.runs:
+            return
+        run = self.session.runs[-1]
+        total = max(progress["total_steps"], 1)
+        self.progress.max, self.progress.value = total, progress["step"]
+        eta = progress.get("eta")
+        self.status.value = (f"step {progress['step']}/{total} · epoch {min(progress['epoch'] + 1, progress['epochs'])}"
+                             f"/{progress['epochs']}" + (f" · ETA {eta:.0f}s" if eta is not None and progress["status"] == "running"
+                                                         else f" · {progress['status']} in {progress['elapsed']:.1f}s"))
+        self._draw(run)
+
+    def _draw(self, run):
+        with self._lock:
+            new = run.batches[self._drawn:]
+            if not new and self.chart.data[1].x and len(self.chart.data[1].x) == len(run.epochs):
+                return
+            steps, smoothed = [], []
+            for row in new:
+                self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * row.get("loss", 0.0)
+                steps.append(row["step"])
+                smoothed.append(self._ema / (1 - SMOOTHING ** row["step"]))
+            self._drawn += len(new)
+            epochs = [row["epoch"] + 1 for row in run.epochs]
+            with self.chart.batch_update():
+                batch = self.chart.data[0]
+                batch.x, batch.y = (*batch.x, *steps), (*batch.y, *smoothed)
+                for trace, key in zip(self.chart.data[1:], ("loss", "val_loss", "accuracy", "val_accuracy")):
+                    trace.x, trace.y = epochs, [row.get(key) for row in run.epochs]
