@@ -55,8 +55,7 @@ class LayerMap(anywidget.AnyWidget):
         self._following = True
         try:
             with self.hold_sync():
-                if change is None or [r.name for r in change["old"]] != [r.name for r in rows]:
-                    self.layers = layers_payload(rows)
+                self.layers = layers_payload(rows)  # traitlets sends it only if it differs
                 self.frozen = [row.frozen for row in rows]
         finally:
             self._following = False
