@@ -9,6 +9,7 @@ import concurrent.futures
 import dataclasses
 import json
 import threading
+import time
 from pathlib import Path
 
 import keras
@@ -16,6 +17,7 @@ import numpy as np
 import traitlets
 
 from . import data as data_module
+from .cache import MEMORY_BUDGET, compute_features, nbytes, plan_cache
 from .errors import ConfigError, DataError, StateError, TuneWidgetsError
 from .evaluation import report
 from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
@@ -56,6 +58,7 @@ class Session(traitlets.HasTraits):
         self._keep_head = False  # a user model keeps its own head until set_head()
         self._trainer = None
         self._encoded = {}
+        self._features = {}  # the frozen prefix's outputs, keyed by plan, model and data
         self._lock = threading.RLock()
 
     # ---- model -------------------------------------------------------------------------------
@@ -264,19 +267,21 @@ class Session(traitlets.HasTraits):
 
     # ---- training ----------------------------------------------------------------------------
 
-    def compile(self, total_steps=1):
+    def compile(self, total_steps=1, model=None):
         """Apply the plan and compile with a fresh optimizer. `fit` does this itself, every time,
         so a freeze change can never be trained with a stale compiled graph."""
-        model = self._require_model()
-        apply_plan(model, self.plan)
+        apply_plan(self._require_model(), self.plan)
+        model = model or self.model
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=self._outputs_logits)
         model.compile(optimizer=build_optimizer(self.optimizer, total_steps), loss=loss, metrics=["accuracy"])
         return model
 
-    def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False):
+    def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False, cache="auto"):
         """Train for `epochs`; returns the RunRecord (a Future of it with background=True).
 
         In the background the kernel stays free: `stop()` ends the fit within one batch.
+        cache: "auto" (or True) trains on cached outputs of the frozen bottom of the model when
+        that is exact (see `cache.py`); the run's config says whether it did, and why not.
         """
         batch_size = batch_size or self.batch_size
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -286,12 +291,17 @@ class Session(traitlets.HasTraits):
             self._require_model()
             if self.train_data is None:
                 raise StateError("There is no training data: call set_data(...) first.")
-            config = self._config(epochs, batch_size)
-            trainer = Trainer(self.model, self._encoded["train"], self.train_data.labels, epochs=epochs,
+            if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
+                raise ConfigError(f"epochs must be a positive whole number, got {epochs!r}.")
+            apply_plan(self.model, self.plan)
+            model, train_x, validation_x, cache_info = self._training_inputs(batch_size) if cache else (
+                self.model, self._encoded["train"], self._encoded["validation"], {"used": False, "reason": "cache=False"})
+            config = {**self._config(epochs, batch_size), "cache": cache_info}
+            trainer = Trainer(model, train_x, self.train_data.labels, epochs=epochs,
                               batch_size=batch_size, config=config, seed=seed,
-                              validation=(self._encoded["validation"], self.validation_data.labels),
+                              validation=(validation_x, self.validation_data.labels),
                               callbacks=[Progress(self._report_progress), *callbacks])
-            self.compile(trainer.run.total_steps)
+            self.compile(trainer.run.total_steps, model)
             self._trainer = trainer
             self.progress = {}
             self.runs = [*self.runs, trainer.run]
@@ -302,6 +312,29 @@ class Session(traitlets.HasTraits):
         future = executor.submit(self._run, trainer)
         executor.shutdown(wait=False)
         return future
+
+    def _training_inputs(self, batch_size):
+        """(model, train inputs, validation inputs, cache info): the suffix on cached features
+        when the frozen prefix can be cached, else the whole model on the encoded data."""
+        plan, reason = plan_cache(self.model)
+        whole = (self.model, self._encoded["train"], self._encoded["validation"])
+        if plan is None:
+            return (*whole, {"used": False, "reason": reason})
+        key = (self.plan, id(self.model), id(self._encoded["train"]), id(self._encoded["validation"]))
+        if self._features.get("key") != key:
+            started = time.perf_counter()
+            report = lambda done, total: setattr(self, "progress", {"status": "caching", "step": done, "total_steps": total})
+            features = [compute_features(plan, self._encoded[part], batch_size * 2, report)
+                        for part in ("train", "validation")]
+            size = sum(nbytes(f) for f in features)
+            if size > MEMORY_BUDGET:
+                return (*whole, {"used": False, "reason": f"cached features would take {size / 1e9:.1f} GB, over the {MEMORY_BUDGET / 1e9:.1f} GB budget"})
+            self._features = {"key": key, "features": features, "seconds": time.perf_counter() - started,
+                              "bytes": size}
+        train, validation = self._features["features"]
+        return plan.suffix, train, validation, {
+            "used": True, "cut": plan.cut_names, "cached_layers": len(plan.prefix_layers),
+            "seconds": round(self._features["seconds"], 3), "bytes": self._features["bytes"]}
 
     def _run(self, trainer):
         try:

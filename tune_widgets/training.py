@@ -13,7 +13,6 @@ import time
 import uuid
 
 import keras
-import numpy as np
 
 
 @dataclasses.dataclass
@@ -137,10 +136,6 @@ class Trainer:
     """Runs one fit: owns the run record, the stop flag and the ordered callbacks."""
 
     def __init__(self, model, x, y, *, epochs, batch_size, config, validation=None, callbacks=(), seed=None):
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
-            from .errors import ConfigError
-
-            raise ConfigError(f"epochs must be a positive whole number, got {epochs!r}.")
         self.model, self.x, self.y = model, x, y
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.stop_requested = threading.Event()
@@ -175,8 +170,7 @@ class Trainer:
 
 
 def _length(x):
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-
-
-def as_numpy(x):
-    return {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)
+    """Examples in model inputs: an array, a dict of arrays or a list of arrays."""
+    if isinstance(x, dict):
+        return len(next(iter(x.values())))
+    return len(x[0]) if isinstance(x, list) else len(x)

@@ -1,0 +1,69 @@
+import keras
+import numpy as np
+import pytest
+
+import tune_widgets as tw
+from tune_widgets.cache import plan_cache, run_prefix
+from tests.conftest import weights_of
+
+
+def test_cached_and_uncached_training_end_with_the_same_weights(cnn_session):
+    cnn_session.freeze(["conv1", "conv2_dropout"])  # frozen dropout is off: training is deterministic
+    # SGD, not Adam: Adam turns float-rounding-sized gradients into full-size steps
+    cnn_session.set_optimizer(optimizer="sgd", learning_rate=0.05, momentum=0.5)
+    start = cnn_session.model.get_weights()
+    plain = cnn_session.fit(epochs=2, seed=7, cache=False)
+    after_plain = cnn_session.model.get_weights()
+    cnn_session.model.set_weights(start)
+    cached = cnn_session.fit(epochs=2, seed=7)
+    assert cached.config["cache"]["used"] and not plain.config["cache"]["used"]
+    assert cached.config["cache"]["cut"] == ["conv1_relu"]
+    for a, b in zip(after_plain, cnn_session.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert not all(np.array_equal(a, b) for a, b in zip(start, after_plain))  # it did train
+    assert cached.epochs[-1]["val_loss"] == pytest.approx(plain.epochs[-1]["val_loss"], rel=1e-4)
+
+
+def test_the_cache_follows_the_plan_and_the_data(cnn_session, digits):
+    cnn_session.freeze("conv1")
+    first = cnn_session.fit(epochs=1).config["cache"]
+    key = cnn_session._features["key"]
+    cnn_session.fit(epochs=1)
+    assert cnn_session._features["key"] == key  # reused
+    cnn_session.freeze_to("conv2")
+    second = cnn_session.fit(epochs=1).config["cache"]
+    assert second["cut"] != first["cut"] and cnn_session._features["key"] != key
+    key = cnn_session._features["key"]
+    cnn_session.set_data(tw.load_digits(n=120, seed=5))
+    cnn_session.fit(epochs=1)
+    assert cnn_session._features["key"] != key
+
+
+def test_where_caching_is_not_valid_the_run_says_why(digits):
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.RandomFlip(name="random_flip")(inputs)
+    x = keras.layers.Conv2D(4, 3, name="conv")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="out")(x)
+    session = tw.Session().load_model(keras.Model(inputs, outputs)).set_data(digits)
+    session.freeze(["random_flip", "conv"])
+    run = session.fit(epochs=1)
+    assert not run.config["cache"]["used"] and "augmentation" in run.config["cache"]["reason"]
+    session.unfreeze()
+    assert "nothing to cache" in session.fit(epochs=1).config["cache"]["reason"]
+    session.freeze()
+    assert plan_cache(session.model)[0] is None
+
+
+def test_length_bucketed_prefix_matches_a_padded_predict(minilm):
+    session = tw.Session().load_model(minilm, sequence_length=64)
+    session.set_data(tw.load_tweets(n=48, seed=2), validation=0.25)
+    session.freeze_to("transformer_layer_2")
+    plan, reason = plan_cache(session.model)
+    assert plan is not None, reason
+    x = session._encoded["train"]
+    bucketed = run_prefix(plan.prefix, x, batch_size=8)[0]
+    padded = plan.prefix.predict(x, batch_size=8, verbose=0)
+    real = x["padding_mask"].astype(bool)
+    np.testing.assert_allclose(bucketed[real], padded[real], atol=2e-5)
+    assert bucketed.shape == padded.shape
