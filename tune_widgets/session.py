@@ -7,6 +7,7 @@ assigns last: after an error the session holds exactly what it held before.
 
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import threading
 import time
@@ -23,7 +24,7 @@ from .evaluation import report
 from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
 from .models import HeadSpec, build_classifier, load_backbone
 from .optim import OptimizerSpec, build_optimizer
-from .training import Progress, Trainer
+from .training import CancelFit, Progress, RunRecord, Trainer
 
 ALL = slice(None)
 
@@ -56,7 +57,7 @@ class Session(traitlets.HasTraits):
         super().__init__(**kwargs)
         self.backbone = None
         self._keep_head = False  # a user model keeps its own head until set_head()
-        self._trainer = None
+        self._stop_requested = threading.Event()
         self._encoded = {}
         self._features = {}  # the frozen prefix's outputs, keyed by plan, model and data
         self._lock = threading.RLock()
@@ -293,27 +294,43 @@ class Session(traitlets.HasTraits):
                 raise StateError("There is no training data: call set_data(...) first.")
             if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
                 raise ConfigError(f"epochs must be a positive whole number, got {epochs!r}.")
-            apply_plan(self.model, self.plan)
-            model, train_x, validation_x, cache_info = self._training_inputs(batch_size) if cache else (
-                self.model, self._encoded["train"], self._encoded["validation"], {"used": False, "reason": "cache=False"})
-            config = {**self._config(epochs, batch_size), "cache": cache_info}
-            trainer = Trainer(model, train_x, self.train_data.labels, epochs=epochs,
-                              batch_size=batch_size, config=config, seed=seed,
-                              validation=(validation_x, self.validation_data.labels),
-                              callbacks=[Progress(self._report_progress), *callbacks])
-            self.compile(trainer.run.total_steps, model)
-            self._trainer = trainer
+            run = RunRecord(config=self._config(epochs, batch_size),
+                            total_steps=-(-len(self.train_data) // batch_size) * epochs)
+            self._stop_requested = threading.Event()
             self.progress = {}
-            self.runs = [*self.runs, trainer.run]
+            self.runs = [*self.runs, run]
             self.training = True
+        job = functools.partial(self._train, run, epochs, batch_size, list(callbacks), seed, cache)
         if not background:
-            return self._run(trainer)
+            return job()
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune-widgets-fit")
-        future = executor.submit(self._run, trainer)
+        future = executor.submit(job)
         executor.shutdown(wait=False)
         return future
 
-    def _training_inputs(self, batch_size):
+    def _train(self, run, epochs, batch_size, callbacks, seed, cache):
+        """The fit itself (in the caller's thread or the worker): cache pass, compile, train."""
+        try:
+            apply_plan(self.model, self.plan)
+            if cache:
+                model, train_x, validation_x, run.config["cache"] = self._training_inputs(batch_size, run)
+            else:
+                model, train_x, validation_x = self.model, self._encoded["train"], self._encoded["validation"]
+                run.config["cache"] = {"used": False, "reason": "cache=False"}
+            trainer = Trainer(model, train_x, self.train_data.labels, run=run, epochs=epochs,
+                              batch_size=batch_size, seed=seed, stop_requested=self._stop_requested,
+                              validation=(validation_x, self.validation_data.labels),
+                              callbacks=[Progress(self._report_progress), *callbacks])
+            self.compile(run.total_steps, model)
+            return trainer.fit()
+        except CancelFit:
+            run.status = "stopped"
+            return run
+        finally:
+            self.training = False
+            self.runs = list(self.runs)  # the record changed in place: tell the views
+
+    def _training_inputs(self, batch_size, run):
         """(model, train inputs, validation inputs, cache info): the suffix on cached features
         when the frozen prefix can be cached, else the whole model on the encoded data."""
         plan, reason = plan_cache(self.model)
@@ -323,12 +340,24 @@ class Session(traitlets.HasTraits):
         key = (self.plan, id(self.model), id(self._encoded["train"]), id(self._encoded["validation"]))
         if self._features.get("key") != key:
             started = time.perf_counter()
-            report = lambda done, total: setattr(self, "progress", {"status": "caching", "step": done, "total_steps": total})
-            features = [compute_features(plan, self._encoded[part], batch_size * 2, report)
-                        for part in ("train", "validation")]
+            parts = {"train": len(self.train_data), "validation": len(self.validation_data)}
+            total, offset = sum(parts.values()), 0
+
+            def report(done, _count):
+                if self._stop_requested.is_set():
+                    raise CancelFit("stopped while caching features")
+                self.progress = {"status": "caching", "step": offset + done, "total_steps": total,
+                                 "epoch": 0, "epochs": run.config["epochs"], "eta": None,
+                                 "elapsed": time.perf_counter() - started}
+
+            features = []
+            for part in ("train", "validation"):
+                features.append(compute_features(plan, self._encoded[part], batch_size * 2, report))
+                offset += parts[part]
             size = sum(nbytes(f) for f in features)
             if size > MEMORY_BUDGET:
-                return (*whole, {"used": False, "reason": f"cached features would take {size / 1e9:.1f} GB, over the {MEMORY_BUDGET / 1e9:.1f} GB budget"})
+                return (*whole, {"used": False, "reason": f"cached features would take {size / 1e9:.1f} GB, "
+                                                          f"over the {MEMORY_BUDGET / 1e9:.1f} GB budget"})
             self._features = {"key": key, "features": features, "seconds": time.perf_counter() - started,
                               "bytes": size}
         train, validation = self._features["features"]
@@ -336,21 +365,12 @@ class Session(traitlets.HasTraits):
             "used": True, "cut": plan.cut_names, "cached_layers": len(plan.prefix_layers),
             "seconds": round(self._features["seconds"], 3), "bytes": self._features["bytes"]}
 
-    def _run(self, trainer):
-        try:
-            return trainer.fit()
-        finally:
-            self._trainer = None
-            self.training = False
-            self.runs = list(self.runs)  # the record changed in place: tell the views
-
     def _report_progress(self, progress):
         self.progress = progress
 
     def stop(self):
         """Ask the running fit to stop after its current batch; the weights are kept."""
-        if self._trainer is not None:
-            self._trainer.request_stop()
+        self._stop_requested.set()
 
     def _config(self, epochs, batch_size):
         return {

@@ -1,9 +1,10 @@
 """The training loop: one `model.fit`, with every feature around it a callback.
 
 Callbacks are Keras callbacks with an `order` (lower runs first) and a `trainer`: the `Trainer`
-of the fit in progress, which holds the run record and the stop request. Stopping is a flag:
-`Trainer.request_stop()` from any thread; `StopControl` turns it into `model.stop_training` at
-the next batch end, so a fit ends within one batch and keeps its weights. Validation runs in a
+of the fit in progress, which holds the run record and the stop request. Stopping is a flag
+(`stop_requested`, a threading.Event set from any thread); `StopControl` turns it into
+`model.stop_training` at the next batch end, so a fit ends within one batch and keeps its
+weights. Validation runs in a
 callback too, so a stopped fit does not pay for a last validation pass.
 """
 
@@ -43,6 +44,10 @@ class RunRecord:
     def __repr__(self):
         final = ", ".join(f"{k}={v:.4g}" for k, v in self.final.items() if isinstance(v, float))
         return f"RunRecord({self.run_id}, {self.status}, {len(self.epochs)} epochs, {self.duration:.1f}s; {final})"
+
+
+class CancelFit(Exception):
+    """Raised to end a fit before training starts (a stop during the cache pass)."""
 
 
 class Callback(keras.callbacks.Callback):
@@ -135,19 +140,15 @@ class Progress(Callback):
 class Trainer:
     """Runs one fit: owns the run record, the stop flag and the ordered callbacks."""
 
-    def __init__(self, model, x, y, *, epochs, batch_size, config, validation=None, callbacks=(), seed=None):
-        self.model, self.x, self.y = model, x, y
+    def __init__(self, model, x, y, *, run, epochs, batch_size, validation=None, callbacks=(), seed=None,
+                 stop_requested=None):
+        self.model, self.x, self.y, self.run = model, x, y, run
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
-        self.stop_requested = threading.Event()
-        steps = -(-_length(x) // batch_size) * epochs
-        self.run = RunRecord(config=config, total_steps=steps)
+        self.stop_requested = stop_requested or threading.Event()
         extra = [Validation(*validation, batch_size)] if validation is not None else []
         self.callbacks = sorted([StopControl(), Recorder(), *extra, *callbacks], key=lambda c: c.order)
         for callback in self.callbacks:
             callback.trainer = self
-
-    def request_stop(self):
-        self.stop_requested.set()
 
     def fit(self):
         """Train; return the run record (status completed, stopped or failed)."""
@@ -167,10 +168,3 @@ class Trainer:
                 if isinstance(callback, Progress):
                     callback._send(self.run.status)
         return self.run
-
-
-def _length(x):
-    """Examples in model inputs: an array, a dict of arrays or a list of arrays."""
-    if isinstance(x, dict):
-        return len(next(iter(x.values())))
-    return len(x[0]) if isinstance(x, list) else len(x)

@@ -67,3 +67,18 @@ def test_length_bucketed_prefix_matches_a_padded_predict(minilm):
     real = x["padding_mask"].astype(bool)
     np.testing.assert_allclose(bucketed[real], padded[real], atol=2e-5)
     assert bucketed.shape == padded.shape
+
+
+def test_stop_during_the_cache_pass_ends_the_fit_before_training(cnn_session):
+    cnn_session.freeze("conv1")
+    seen = []
+
+    def stop_when_caching(change):
+        seen.append(change["new"].get("status"))
+        if change["new"].get("status") == "caching":
+            cnn_session.stop()
+
+    cnn_session.observe(stop_when_caching, names=["progress"])
+    run = cnn_session.fit(epochs=5, batch_size=16, background=True).result(60)
+    assert "caching" in seen and run.status == "stopped" and run.batches == []
+    assert not cnn_session.training

@@ -101,6 +101,9 @@ class TrainingPanel(Panel):
         run = self.session.runs[-1]
         total = max(progress["total_steps"], 1)
         self.progress.max, self.progress.value = total, progress["step"]
+        if progress["status"] == "caching":
+            self.status.value = f"caching the frozen layers' outputs: {progress['step']}/{total} examples"
+            return
         eta = progress.get("eta")
         self.status.value = (f"step {progress['step']}/{total} · epoch {min(progress['epoch'] + 1, progress['epochs'])}"
                              f"/{progress['epochs']}" + (f" · ETA {eta:.0f}s" if eta is not None and progress["status"] == "running"
