@@ -62,11 +62,11 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
         raise DataError("Labels are missing: pass labels=..., or a DataFrame with a label column.")
     if len(data) == 0:
         raise DataError("The data is empty: give at least two examples of each of two classes.")
-    examples, kind = _examples(data)
+    raw, kind = examples(data)
     labels = list(labels) if not isinstance(labels, np.ndarray) else labels
-    if len(examples) != len(labels):
+    if len(raw) != len(labels):
         raise DataError(
-            f"There are {len(examples)} examples but {len(labels)} labels: give one label per example."
+            f"There are {len(raw)} examples but {len(labels)} labels: give one label per example."
         )
     codes, names = encode_labels(labels, class_names)
     if len(names) < 2 or np.count_nonzero(np.bincount(codes, minlength=len(names))) < 2:
@@ -74,7 +74,7 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
             f"All examples belong to one class ({names[int(codes[0])]!r}): a classifier needs at "
             f"least two classes in the data."
         )
-    return LabelledData(examples, codes, names, kind)
+    return LabelledData(raw, codes, names, kind)
 
 
 def encode_labels(labels, class_names=None):
@@ -112,7 +112,8 @@ def encode_labels(labels, class_names=None):
     return codes.astype("int32"), names
 
 
-def _examples(data):
+def examples(data):
+    """(examples, kind) for unlabelled raw data: texts, images or arrays (what `predict` takes)."""
     if isinstance(data, str):
         raise DataError(f"{data!r} is not a folder of images: pass a folder path, arrays, texts or a DataFrame.")
     if isinstance(data, (list, tuple)) and data and all(isinstance(x, str) for x in data):
@@ -226,18 +227,23 @@ def encode(data, backbone):
             raise DataError("This model takes no text input (it has no tokenizer): use images or arrays.")
         return backbone.tokenizer(data.examples)
     shape = backbone.input_shape
-    examples = data.examples
+    values = data.examples
     if data.kind == "image" and shape is not None and len(shape) == 3:
-        examples = _fit_images(examples, shape)
+        values = _fit_images(values, shape)
         if backbone.preprocess is not None:
-            examples = backbone.preprocess(examples.copy())
-        return np.asarray(examples, dtype="float32")
-    if shape is not None and tuple(examples.shape[1:]) != tuple(d if d is not None else e for d, e in zip(shape, examples.shape[1:])):
+            values = backbone.preprocess(values.copy())
+        return np.asarray(values, dtype="float32")
+    if shape is not None and not _fits(values.shape[1:], shape):
         raise DataError(
-            f"Examples have shape {tuple(examples.shape[1:])} but the model takes {tuple(shape)}: "
+            f"Examples have shape {tuple(values.shape[1:])} but the model takes {tuple(shape)}: "
             "reshape the data or choose a model with that input shape."
         )
-    return examples
+    return values
+
+
+def _fits(actual, expected):
+    """Whether an example shape matches a model input shape (None matches any size)."""
+    return len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
 
 
 def _fit_images(images, shape):

@@ -409,8 +409,8 @@ class Session(traitlets.HasTraits):
         model = self._require_model()
         if isinstance(examples, str):
             examples = [examples]
-        kind_probe = data_module._examples(examples)
-        raw = data_module.LabelledData(kind_probe[0], np.zeros(len(kind_probe[0]), "int32"), ("",), kind_probe[1])
+        raw, kind = data_module.examples(examples)
+        raw = data_module.LabelledData(raw, np.zeros(len(raw), "int32"), ("",), kind)
         return self._probabilities(model, data_module.encode(raw, self.backbone))
 
     def _probabilities(self, model, x):
