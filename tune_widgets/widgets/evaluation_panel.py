@@ -28,7 +28,8 @@ class EvaluationPanel(Panel):
         self.worst = widgets.HTML()
         self.worst.add_class("tw-worst")
         self.summary = widgets.HTML()
-        super().__init__(session, [self.run, self.summary, widgets.HBox([self.confusion, self.table]), self.worst])
+        self.results = widgets.HBox([self.confusion, self.table], layout=widgets.Layout(display="none"))
+        super().__init__(session, [self.run, self.summary, self.results, self.worst])
         self.run.on_click(lambda _: self.attempt(session.evaluate, k=self.k))
         session.observe(self._show, names=["evaluation"])
         session.observe(lambda c: setattr(self.run, "disabled", c["new"]), names=["training"])
@@ -39,6 +40,7 @@ class EvaluationPanel(Panel):
         if report is None:
             self.summary.value = "<i>No evaluation yet: train, then click Evaluate.</i>"
             return
+        self.results.layout.display = "flex"  # hidden until there is a matrix to show
         names = list(report.class_names)
         with self.confusion.batch_update():
             heatmap = self.confusion.data[0]
