@@ -182,7 +182,7 @@ class Session(traitlets.HasTraits):
         apply_plan(graph, plan)
         with self.hold_trait_notifications():
             self.plan = plan
-            self.layers = layer_table(graph, plan)
+            self.layers = tuple(dataclasses.replace(row, frozen=row.name in plan.frozen) for row in self.layers)
         return self
 
     @property
