@@ -11,28 +11,24 @@ browser console are added to the report.
 
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # the helpers module beside this file, whatever pytest's import mode
+    sys.path.insert(0, HERE)
 
-from jupyter_e2e import HELLO, JupyterServer, NotebookPage  # noqa: E402
+from jupyter_e2e import ARTIFACTS, HELLO, NOTEBOOKS, JupyterServer, OpenNotebooks, save_screenshot  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "notebooks"
-ARTIFACTS = REPO / "artifacts" / "e2e"
 CHROMIUM_ENV = "TUNE_WIDGETS_E2E_CHROMIUM"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium",)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1400, "height": 1000}
 
 MEASUREMENTS = {}  # name -> value, printed at the end of the run and saved to artifacts/e2e
 
@@ -83,18 +79,6 @@ def pytest_runtest_makereport(item, call):
 def failed(node):
     return any(getattr(node, f"rep_{when}", None) is not None and getattr(node, f"rep_{when}").failed
                for when in ("setup", "call"))
-
-
-def save_screenshot(node, page):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", node.name)
-    path = ARTIFACTS / f"{name}.png"
-    try:
-        page.screenshot(path=str(path), full_page=True, timeout=15000)
-        print(f"screenshot: {path}")
-    except Exception as error:  # a crashed page must not hide the test's own failure
-        print(f"screenshot failed: {error}")
-    return path
 
 
 @pytest.fixture
@@ -161,20 +145,6 @@ def write_hello(path):
     nbformat.write(notebook, path)
 
 
-def notebook_file(root, name, wait=0):
-    """The copied notebook `name`; fails (after waiting `wait` seconds for the repo to get it) if absent."""
-    deadline = time.monotonic() + wait
-    while not (root / name).exists():
-        source = NOTEBOOKS / name
-        if source.exists():
-            shutil.copy2(source, root / name)
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"notebooks/{name} does not exist", pytrace=False)
-        time.sleep(5)
-    return name
-
-
 def _server(app, root, e2e_tmp):
     server = JupyterServer(app, root, e2e_tmp / f"server-{app}")
     try:
@@ -207,40 +177,10 @@ def any_server(request):
 
 # ---- pages -----------------------------------------------------------------------------------------
 
-class OpenNotebooks:
-    """Opens notebooks, each in its own browser context; remembers console lines for reports."""
-
-    def __init__(self, browser):
-        self.browser = browser
-        self.contexts = []
-        self.console = []
-
-    def open(self, server, path, timeout=180):
-        context = self.browser.new_context(viewport=VIEWPORT)
-        self.contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30000)
-        page.on("console", lambda msg: self.console.append(f"[{msg.type}] {msg.text}"[:500]))
-        page.on("pageerror", lambda err: self.console.append(f"[pageerror] {err}"[:500]))
-        return NotebookPage(page, server, path).open(timeout=timeout)
-
-    def close(self):
-        for context in self.contexts:
-            try:
-                context.close()
-            except Exception:
-                pass
-        self.contexts = []
-
-
 def watch(request, notebook):
     """Attach a notebook's server and console to the running test, for its failure report."""
     request.node.tw_servers = [notebook.server]
-    request.node.tw_console = notebook_console(notebook)
-
-
-def notebook_console(notebook):
-    return getattr(notebook, "console", [])
+    request.node.tw_console = getattr(notebook, "console", [])
 
 
 @pytest.fixture
@@ -260,24 +200,16 @@ def open_notebook(browser, request):
     yield open_
     if failed(request.node):
         for notebook in notebooks:
-            save_screenshot(request.node, notebook.page)
+            save_screenshot(request.node.name, notebook.page)
     for notebook in notebooks:
         notebook.close()
     opened.close()
 
 
-def shared_notebook(browser, server, path, run=True):
-    """A notebook opened (and run) once for a whole module: yields (NotebookPage, OpenNotebooks)."""
-    opened = OpenNotebooks(browser)
-    notebook = opened.open(server, path)
-    notebook.console = opened.console
-    notebook.run_seconds = notebook.run_all() if run else None
-    return notebook, opened
-
-
 @pytest.fixture
 def screenshot_on_failure(request):
-    """Use with a module-scoped NotebookPage: screenshot(page) registers it for this test."""
+    """For a module-scoped NotebookPage: register(notebook) returns it, and if the test fails its
+    page is saved as a screenshot and its server log and console join the report."""
     pages = []
 
     def register(notebook):
@@ -288,4 +220,13 @@ def screenshot_on_failure(request):
     yield register
     if failed(request.node):
         for page in pages:
-            save_screenshot(request.node, page)
+            save_screenshot(request.node.name, page)
+
+
+THIS_MODULE = sys.modules[__name__]  # captured at import: the name "conftest" is not unique
+
+
+@pytest.fixture
+def e2e_conftest():
+    """This conftest module itself, for the tests of its chromium rule."""
+    return THIS_MODULE

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+ARTIFACTS = REPO / "artifacts" / "e2e"
+VIEWPORT = {"width": 1400, "height": 1000}
 
 HELLO = "e2e_hello.ipynb"  # generated into the server root: one ipywidgets Button
 SERVER_START_TIMEOUT = 120
@@ -111,12 +119,15 @@ class JupyterServer:
             f"--ServerApp.root_dir={self.root}",
             "--ServerApp.terminals_enabled=False",
             f"--{cls}.expose_app_in_browser=True",
-            f"--{cls}.workspaces_dir={dirs['workspaces']}",
-            f"--{cls}.user_settings_dir={dirs['settings']}",
         ]
+        # Both servers load both front-end apps as server extensions, and whichever registers
+        # first serves /lab/api/settings: point both apps' settings and workspaces at the temp dirs.
+        for app_class in ("LabApp", "JupyterNotebookApp"):
+            command += [f"--{app_class}.workspaces_dir={dirs['workspaces']}",
+                        f"--{app_class}.user_settings_dir={dirs['settings']}"]
         if self._log is None:
             self._log = open(self.log_path, "ab")
-        self._log.write(f"\n$ {' '.join(command)}\n".encode())
+        self._log.write(f"\n$ {' '.join(command)}\n".replace(self.token, "<token>").encode())
         self._log.flush()
         self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self.root,
                                      stdin=subprocess.DEVNULL)
@@ -237,7 +248,8 @@ JS_CELL_STATE = js("""
   const p = twPanel(a.path);
   const out = [];
   p.content.widgets.forEach((cell, i) => {
-    if (cell.model.type !== 'code') return;
+    // An empty code cell never gets an execution count: it does not count.
+    if (cell.model.type !== 'code' || !cell.model.sharedModel.getSource().trim()) return;
     const prompt = cell.node.querySelector('.jp-InputPrompt');
     out.push({index: i, count: cell.model.executionCount,
               running: !!(prompt && prompt.textContent.includes('*')),
@@ -263,6 +275,12 @@ JS_RUN = js("""
   const p = twPanel(a.path);
   twApp.shell.activateById(p.id);
   const nb = p.content;
+  // Forget the execution counts a saved notebook carries (of the cells about to run), so a
+  // count can only mean "ran now".
+  nb.widgets.forEach((cell, i) => {
+    if (cell.model.type === 'code' && (a.command === 'notebook:run-all-cells' || i === a.index))
+      cell.model.executionCount = null;
+  });
   if (a.index !== null && a.index !== undefined) {
     nb.deselectAll();
     nb.activeCellIndex = a.index;
@@ -352,13 +370,11 @@ class NotebookPage:
 
     def run_cell(self, index, timeout=KERNEL_TIMEOUT, check_errors=True):
         """Run the cell at `index` (notebook:run-cell) and wait until it has finished."""
-        before = self._cell_state()
-        previous = {c["index"]: c["count"] for c in before}.get(index)
         self.page.evaluate(JS_RUN, {"path": self.path, "command": "notebook:run-cell", "index": index})
         deadline = time.monotonic() + timeout
         while True:
             cell = {c["index"]: c for c in self._cell_state()}[index]
-            if cell["count"] is not None and cell["count"] != previous and not cell["running"]:
+            if cell["count"] is not None and not cell["running"]:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"cell {index} of {self.path} did not finish in {timeout}s")
@@ -428,3 +444,78 @@ class NotebookPage:
 
 def _strip_ansi(text):
     return re.sub(r"\x1b\[[0-9;]*m", "", text or "")
+
+
+# ---- pages, screenshots, notebooks ------------------------------------------------------------
+
+def save_screenshot(name, page):
+    """Save the page as artifacts/e2e/<name>.png (never raises)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png")
+    try:
+        page.screenshot(path=str(path), full_page=True, timeout=15000)
+        print(f"screenshot: {path}")
+    except Exception as error:  # a crashed page must not hide the test's own failure
+        print(f"screenshot failed: {error}")
+    return path
+
+
+def notebook_file(root, name, wait=0):
+    """The copied notebook `name`; fails (after waiting `wait` seconds for the repo to get it) if absent."""
+    deadline = time.monotonic() + wait
+    while not (root / name).exists():
+        source = NOTEBOOKS / name
+        if source.exists():
+            shutil.copy2(source, root / name)
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"notebooks/{name} does not exist", pytrace=False)
+        time.sleep(5)
+    return name
+
+
+class OpenNotebooks:
+    """Opens notebooks, each in its own browser context; remembers console lines for reports."""
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.contexts = []
+        self.console = []
+
+    def open(self, server, path, timeout=180):
+        context = self.browser.new_context(viewport=VIEWPORT)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30000)
+        page.on("console", lambda msg: self.console.append(f"[{msg.type}] {msg.text}"[:500]))
+        page.on("pageerror", lambda err: self.console.append(f"[pageerror] {err}"[:500]))
+        return NotebookPage(page, server, path).open(timeout=timeout)
+
+    def close(self):
+        for context in self.contexts:
+            try:
+                context.close()
+            except Exception:
+                pass
+        self.contexts = []
+
+
+def shared_notebook(browser, server, path, run=True):
+    """A notebook opened (and run) once for a whole module: yields (NotebookPage, OpenNotebooks)."""
+    opened = OpenNotebooks(browser)
+    try:
+        notebook = opened.open(server, path)
+        notebook.console = opened.console
+        notebook.run_seconds = notebook.run_all() if run else None
+    except BaseException:
+        # A module fixture's failure reaches no test's report hook: leave the evidence here.
+        for context in opened.contexts:
+            for page in context.pages:
+                save_screenshot(f"{Path(path).stem}_setup", page)
+        print(f"--- jupyter {server.app} server log (tail) ---\n{server.log_tail()}")
+        print("--- browser console (tail) ---\n" + "\n".join(opened.console[-80:]))
+        opened.close()
+        raise
+    return notebook, opened
+
+
