@@ -1,6 +1,5 @@
 """Every notebook runs start to finish in quick mode, leaving no error output."""
 
-import os
 from pathlib import Path
 
 import nbformat

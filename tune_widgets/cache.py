@@ -94,7 +94,7 @@ def run_prefix(prefix, inputs, batch_size=32, report=None):
     order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(count)
     call = tf.function(lambda batch: prefix(batch, training=False), reduce_retracing=True)
     results = None
-    for done, start in enumerate(range(0, count, batch_size)):
+    for start in range(0, count, batch_size):
         index = order[start:start + batch_size]
         batch = {name: value[index] for name, value in inputs.items()}
         if lengths is not None:

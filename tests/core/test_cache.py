@@ -4,7 +4,6 @@ import pytest
 
 import tune_widgets as tw
 from tune_widgets.cache import plan_cache, run_prefix
-from tests.conftest import weights_of
 
 
 def test_cached_and_uncached_training_end_with_the_same_weights(cnn_session):

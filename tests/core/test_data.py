@@ -5,7 +5,6 @@ import tensorflow as tf
 from PIL import Image
 
 import tune_widgets as tw
-from tests.conftest import small_cnn
 
 
 def test_texts_with_string_labels_keep_class_names():

@@ -4,7 +4,7 @@ import pytest
 
 import tune_widgets as tw
 from tune_widgets.freezing import block_names, layer_table, select
-from tests.conftest import small_cnn, weights_of
+from tests.conftest import weights_of
 
 
 def names(session):

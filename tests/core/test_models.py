@@ -2,7 +2,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 

@@ -59,10 +59,8 @@ def test_layer_payload_is_compact():
 
 
 def test_train_click_runs_in_a_thread_and_the_chart_grows(cnn_session):
-    panel = TrainingPanel(cnn_session, epochs=2)
+    panel = TrainingPanel(cnn_session, epochs=2, callbacks=[SlowBatches()])  # 40 batches of ≥ 50 ms
     panel.batch_size.value = 8
-    slow = SlowBatches()
-    cnn_session.progress  # noqa: B018
     panel.train.click()
     assert panel.future is not None and cnn_session.training  # returned at once: the kernel is free
     assert panel.train.disabled and not panel.stop.disabled

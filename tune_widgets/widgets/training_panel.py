@@ -22,7 +22,8 @@ class TrainingPanel(Panel):
     title = "Training"
     css_class = "tw-training-panel"
 
-    def __init__(self, session, epochs=3):
+    def __init__(self, session, epochs=3, callbacks=()):
+        self.callbacks = list(callbacks)  # extra training callbacks for runs started here
         self.epochs = widgets.BoundedIntText(epochs, min=1, max=10000)
         self.epochs.add_class("tw-epochs")
         self.batch_size = widgets.BoundedIntText(session.batch_size, min=1, max=65536)
@@ -69,7 +70,8 @@ class TrainingPanel(Panel):
         def begin():
             if self.epochs.value < 1:
                 raise ConfigError("Epochs must be at least 1.")
-            return self.session.fit(epochs=self.epochs.value, batch_size=self.batch_size.value, background=True)
+            return self.session.fit(epochs=self.epochs.value, batch_size=self.batch_size.value,
+                                    callbacks=self.callbacks, background=True)
 
         future = self.attempt(begin)
         if future is not None:
