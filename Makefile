@@ -33,8 +33,10 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks/02_dashboard.ipynb
 
 test: setup browser
-	cd js && npm test
+	cd js && npm test && npm run build
+	@git diff --quiet -- tune_widgets/static || { echo "tune_widgets/static differs from a build of js/: commit the build"; exit 1; }
 	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest
+	$(PY) benchmarks/run.py --quick --json artifacts/benchmark-quick.json
 
 e2e: setup browser
 	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest -m e2e

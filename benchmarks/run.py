@@ -207,6 +207,7 @@ def main(argv=None):
                             if k != "ratio" and not isinstance(v, dict))
         print(f"{name:<20} {case['ratio']:>10.3f}  {details}")
     if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as handle:
             json.dump({"quick": args.quick, "cases": cases}, handle, indent=2)
     return 0
