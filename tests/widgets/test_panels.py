@@ -144,3 +144,17 @@ def test_dashboard_holds_every_panel_and_two_figures(cnn_session):
     assert {type(p).__name__ for p in (board.model_panel, board.layer_map, board.optimizer_panel,
                                        board.training_panel, board.evaluation_panel)} == {
         "ModelPanel", "LayerMap", "OptimizerPanel", "TrainingPanel", "EvaluationPanel"}
+
+
+def test_long_runs_send_a_bounded_number_of_chart_points(cnn_session):
+    from tune_widgets.training import RunRecord
+    from tune_widgets.widgets.training_panel import MAX_POINTS
+
+    panel = TrainingPanel(cnn_session)
+    run = RunRecord(config={}, total_steps=5000)
+    for step in range(1, 5001):
+        run.batches.append({"step": step, "epoch": 0, "loss": 1.0 / step})
+        if step % 700 == 0 or step == 5000:
+            panel._draw(run)
+    x = list(panel.chart.data[0].x)
+    assert len(x) <= MAX_POINTS and x[-1] == 5000 and x == sorted(x)

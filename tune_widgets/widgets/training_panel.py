@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from .base import Panel, labelled
 
 SMOOTHING = 0.9  # exponential moving average of the batch loss, debiased like fastai's
+MAX_POINTS = 500  # batch-loss points sent to the browser: each update resends the trace
 
 
 class TrainingPanel(Panel):
@@ -40,7 +41,7 @@ class TrainingPanel(Panel):
         self.chart.add_class("tw-train-chart")
         self._style_chart()
         self.future = None
-        self._drawn, self._ema = 0, 0.0
+        self._drawn, self._ema, self._steps, self._smoothed = 0, 0.0, [], []
         self._lock = threading.Lock()
         super().__init__(session, [
             widgets.HBox([labelled("Epochs", self.epochs, "60px"), labelled("Batch size", self.batch_size, "80px")]),
@@ -92,7 +93,7 @@ class TrainingPanel(Panel):
 
     def _reset(self):
         with self._lock, self.chart.batch_update():
-            self._drawn, self._ema = 0, 0.0
+            self._drawn, self._ema, self._steps, self._smoothed = 0, 0.0, [], []
             for trace in self.chart.data:
                 trace.x, trace.y = [], []
 
@@ -117,15 +118,16 @@ class TrainingPanel(Panel):
             new = run.batches[self._drawn:]
             if not new and self.chart.data[1].x and len(self.chart.data[1].x) == len(run.epochs):
                 return
-            steps, smoothed = [], []
             for row in new:
                 self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * row.get("loss", 0.0)
-                steps.append(row["step"])
-                smoothed.append(self._ema / (1 - SMOOTHING ** row["step"]))
+                self._steps.append(row["step"])
+                self._smoothed.append(self._ema / (1 - SMOOTHING ** row["step"]))
             self._drawn += len(new)
+            stride = max(1, -(-len(self._steps) // MAX_POINTS))  # thin long runs; keep the last point
+            keep = list(range(len(self._steps) - 1, -1, -stride))[::-1]
             epochs = [row["epoch"] + 1 for row in run.epochs]
             with self.chart.batch_update():
                 batch = self.chart.data[0]
-                batch.x, batch.y = (*batch.x, *steps), (*batch.y, *smoothed)
+                batch.x, batch.y = [self._steps[i] for i in keep], [self._smoothed[i] for i in keep]
                 for trace, key in zip(self.chart.data[1:], ("loss", "val_loss", "accuracy", "val_accuracy")):
                     trace.x, trace.y = epochs, [row.get(key) for row in run.epochs]
