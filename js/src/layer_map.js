@@ -442,27 +442,24 @@ function render({ model, el }) {
     applyFilter();
   }
 
-  const onLayers = () => build();
-  const onFrozen = () => applyFrozen();
-  const onError = () => applyError();
-  const onBusy = () => applyBusy();
+  // Python -> view: each synced trait and what follows its change.
+  const modelListeners = [
+    ["change:layers", () => build()],
+    ["change:frozen", () => applyFrozen()],
+    ["change:error", () => applyError()],
+    ["change:busy", () => applyBusy()],
+  ];
 
   root.addEventListener("click", onClick);
   root.addEventListener("mousedown", onMouseDown);
   filter.addEventListener("input", onFilterInput);
-  model.on("change:layers", onLayers);
-  model.on("change:frozen", onFrozen);
-  model.on("change:error", onError);
-  model.on("change:busy", onBusy);
+  for (const [event, handler] of modelListeners) model.on(event, handler);
 
   build();
   applyError();
 
   return function cleanup() {
-    model.off("change:layers", onLayers);
-    model.off("change:frozen", onFrozen);
-    model.off("change:error", onError);
-    model.off("change:busy", onBusy);
+    for (const [event, handler] of modelListeners) model.off(event, handler);
     root.removeEventListener("click", onClick);
     root.removeEventListener("mousedown", onMouseDown);
     filter.removeEventListener("input", onFilterInput);
