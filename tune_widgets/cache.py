@@ -9,6 +9,7 @@ tokens, and the positions past a row's length are masked out downstream.
 """
 
 import dataclasses
+import weakref
 
 import keras
 import numpy as np
@@ -92,7 +93,7 @@ def run_prefix(prefix, inputs, batch_size=32, report=None):
     mask = inputs.get("padding_mask")
     lengths = mask.sum(axis=1) if mask is not None else None
     order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(count)
-    call = tf.function(lambda batch: prefix(batch, training=False), reduce_retracing=True)
+    call = _inference_function(prefix)
     results = None
     for start in range(0, count, batch_size):
         index = order[start:start + batch_size]
@@ -101,7 +102,7 @@ def run_prefix(prefix, inputs, batch_size=32, report=None):
             width = min(int(-(-lengths[index].max() // 8) * 8), mask.shape[1])
             batch = {name: value[:, :width] if value.ndim == 2 and value.shape[1] == mask.shape[1] else value
                      for name, value in batch.items()}
-        outputs = [np.asarray(o) for o in keras.tree.flatten(call(batch if len(batch) > 1 else next(iter(batch.values()))))]
+        outputs = [np.asarray(o) for o in keras.tree.flatten(call(batch))]
         if results is None:
             results = [np.zeros((count, *_full_shape(o, mask)), dtype=o.dtype) for o in outputs]
         for target, output in zip(results, outputs):
@@ -109,6 +110,17 @@ def run_prefix(prefix, inputs, batch_size=32, report=None):
         if report is not None:
             report(min(start + batch_size, count), count)
     return results
+
+
+_INFERENCE = weakref.WeakKeyDictionary()
+
+
+def _inference_function(prefix):
+    """The prefix in inference mode, traced once for any batch size and sequence length."""
+    if prefix not in _INFERENCE:
+        signature = {t.name: tf.TensorSpec([None] * len(t.shape), t.dtype) for t in prefix.inputs}
+        _INFERENCE[prefix] = tf.function(lambda batch: prefix(batch, training=False), input_signature=[signature])
+    return _INFERENCE[prefix]
 
 
 def _full_shape(output, mask):
