@@ -261,11 +261,6 @@ class Session(traitlets.HasTraits):
             return {}
         return {"train": data_module.encode(train, backbone), "validation": data_module.encode(held, backbone)}
 
-    def encode(self, data):
-        """Model inputs for any LabelledData (or anything `set_data` takes with labels)."""
-        self._require_backbone()
-        return data_module.encode(data_module.labelled(data), self.backbone)
-
     # ---- training ----------------------------------------------------------------------------
 
     def compile(self, total_steps=1, model=None):

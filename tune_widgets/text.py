@@ -32,9 +32,6 @@ class Tokenizer:
             raise CheckpointError(f"{folder} has no tokenizer files (tokenizer.json or vocab.txt).")
         return cls(AutoTokenizer.from_pretrained(str(folder), local_files_only=True), folder, sequence_length)
 
-    def with_length(self, sequence_length):
-        return Tokenizer(self.hf, self.folder, sequence_length)
-
     def token_ids(self, texts):
         """Unpadded token ids per text, [CLS] and [SEP] included, truncated to sequence_length."""
         encoded = self.hf(list(texts), truncation=True, max_length=self.sequence_length)
