@@ -153,8 +153,11 @@ def test_long_runs_send_a_bounded_number_of_chart_points(cnn_session):
     panel = TrainingPanel(cnn_session)
     run = RunRecord(config={}, total_steps=5000)
     for step in range(1, 5001):
-        run.batches.append({"step": step, "epoch": 0, "loss": 1.0 / step})
+        run.batches.append({"step": step, "epoch": step // 5, "loss": 1.0 / step})
+        if step % 5 == 0:
+            run.epochs.append({"epoch": step // 5 - 1, "loss": 1.0 / step, "val_loss": 2.0 / step})
         if step % 700 == 0 or step == 5000:
             panel._draw(run)
-    x = list(panel.chart.data[0].x)
-    assert len(x) <= MAX_POINTS and x[-1] == 5000 and x == sorted(x)
+    for trace, last in zip(panel.chart.data[:3], (5000, 1000, 1000)):
+        x = list(trace.x)
+        assert len(x) <= MAX_POINTS and x[-1] == last and x == sorted(x)

@@ -16,7 +16,8 @@ from ..errors import ConfigError
 from .base import Panel, labelled
 
 SMOOTHING = 0.9  # exponential moving average of the batch loss, debiased like fastai's
-MAX_POINTS = 500  # batch-loss points sent to the browser: each update resends the trace
+MAX_POINTS = 300  # points per trace sent to the browser: each update resends whole traces
+MAX_MARKERS = 60  # past this many epochs, epoch traces drop their markers (SVG nodes to redraw)
 
 
 class TrainingPanel(Panel):
@@ -41,7 +42,7 @@ class TrainingPanel(Panel):
         self.chart.add_class("tw-train-chart")
         self._style_chart()
         self.future = None
-        self._drawn, self._ema, self._steps, self._smoothed = 0, 0.0, [], []
+        self._drawn, self._drawn_epochs, self._ema, self._steps, self._smoothed = 0, 0, 0.0, [], []
         self._lock = threading.Lock()
         super().__init__(session, [
             widgets.HBox([labelled("Epochs", self.epochs, "60px"), labelled("Batch size", self.batch_size, "80px")]),
@@ -93,7 +94,7 @@ class TrainingPanel(Panel):
 
     def _reset(self):
         with self._lock, self.chart.batch_update():
-            self._drawn, self._ema, self._steps, self._smoothed = 0, 0.0, [], []
+            self._drawn, self._drawn_epochs, self._ema, self._steps, self._smoothed = 0, 0, 0.0, [], []
             for trace in self.chart.data:
                 trace.x, trace.y = [], []
 
@@ -116,18 +117,25 @@ class TrainingPanel(Panel):
     def _draw(self, run):
         with self._lock:
             new = run.batches[self._drawn:]
-            if not new and self.chart.data[1].x and len(self.chart.data[1].x) == len(run.epochs):
+            if not new and len(run.epochs) == self._drawn_epochs:
                 return
             for row in new:
                 self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * row.get("loss", 0.0)
                 self._steps.append(row["step"])
                 self._smoothed.append(self._ema / (1 - SMOOTHING ** row["step"]))
-            self._drawn += len(new)
-            stride = max(1, -(-len(self._steps) // MAX_POINTS))  # thin long runs; keep the last point
-            keep = list(range(len(self._steps) - 1, -1, -stride))[::-1]
-            epochs = [row["epoch"] + 1 for row in run.epochs]
+            self._drawn, self._drawn_epochs = self._drawn + len(new), len(run.epochs)
+            keep = thinned(len(self._steps))
+            rows = [run.epochs[i] for i in thinned(len(run.epochs))]
             with self.chart.batch_update():
                 batch = self.chart.data[0]
                 batch.x, batch.y = [self._steps[i] for i in keep], [self._smoothed[i] for i in keep]
+                mode = "lines+markers" if len(rows) <= MAX_MARKERS else "lines"
                 for trace, key in zip(self.chart.data[1:], ("loss", "val_loss", "accuracy", "val_accuracy")):
-                    trace.x, trace.y = epochs, [row.get(key) for row in run.epochs]
+                    trace.x, trace.y = [row["epoch"] + 1 for row in rows], [row.get(key) for row in rows]
+                    trace.mode = mode
+
+
+def thinned(count):
+    """At most MAX_POINTS evenly spaced indices of `count`, the last one always included."""
+    stride = max(1, -(-count // MAX_POINTS))
+    return list(range(count - 1, -1, -stride))[::-1]
