@@ -9,13 +9,14 @@ tokens, and the positions past a row's length are masked out downstream.
 """
 
 import dataclasses
+import time
 import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .models import FineTuneModel
+from .models import FineTuneModel, input_names
 
 STOCHASTIC = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
               keras.layers.AlphaDropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D)
@@ -68,10 +69,73 @@ def plan_cache(model):
                 if owner in prefix and all(tensor is not t for t in cut):
                     cut.append(tensor)
                     names.append(owner)
-    suffix = FineTuneModel(cut, model.output, name=f"{model.name}_suffix")
+    suffix = _suffix_model(model, cut)
     prefix_outputs = [t for t, n in zip(cut, names) if n not in input_layers]
     prefix_model = keras.Model(model.inputs, prefix_outputs)
     return CachePlan(prefix_model, suffix, names, [layer.name for layer in computed]), ""
+
+
+class FeatureCache:
+    """The frozen prefix's outputs for the session's data, kept while the plan, the model and
+    the encoded data stay the same, and recomputed (or refused, with the reason) otherwise."""
+
+    def __init__(self, budget=MEMORY_BUDGET):
+        self.budget = budget
+        self.key, self.features, self.seconds, self.bytes = None, None, 0.0, 0
+        self.cut_key, self.cut = None, (None, "")
+
+    def prepare(self, model, freeze_plan, encoded, batch_size, report=None):
+        """(model to train, its train inputs, its validation inputs, info for the run record).
+
+        `encoded` holds the whole model's "train" and "validation" inputs. With a usable prefix
+        the result is the suffix on cached features, else the whole model on `encoded`.
+        `report(done, total)` is called as examples pass the prefix; it may raise to cancel.
+        """
+        whole = (model, encoded["train"], encoded["validation"])
+        if (freeze_plan, id(model)) != self.cut_key:  # each plan_cache adds graph nodes: one per plan
+            self.cut_key, self.cut = (freeze_plan, id(model)), plan_cache(model)
+        plan, reason = self.cut
+        if plan is None:
+            return (*whole, {"used": False, "reason": reason})
+        key = (freeze_plan, id(model), id(encoded["train"]), id(encoded["validation"]))
+        if key != self.key:
+            started = time.perf_counter()
+            counts = [_count(encoded[part]) for part in ("train", "validation")]
+            features, offset = [], 0
+            for part, count in zip(("train", "validation"), counts):
+                progress = None if report is None else (lambda done, _n, base=offset: report(base + done, sum(counts)))
+                features.append(compute_features(plan, encoded[part], batch_size * 2, progress))
+                offset += count
+            size = sum(nbytes(f) for f in features)
+            if size > self.budget:
+                return (*whole, {"used": False, "reason": f"cached features would take {size / 1e9:.1f} GB, "
+                                                          f"over the {self.budget / 1e9:.1f} GB budget"})
+            self.key, self.features = key, features
+            self.seconds, self.bytes = time.perf_counter() - started, size
+        train, validation = self.features
+        return plan.suffix, train, validation, {
+            "used": True, "cut": plan.cut_names, "cached_layers": len(plan.prefix_layers),
+            "seconds": round(self.seconds, 3), "bytes": self.bytes}
+
+
+def _count(x):
+    return len(next(iter(x.values())) if isinstance(x, dict) else x)
+
+
+def _suffix_model(model, cut):
+    """The model from the `cut` tensors to the output, sharing the model's layers.
+
+    Keras clones the graph between intermediate inputs and the output, and while doing so it
+    re-points the history of a real `Input` used as is (the padding mask) at the cloned node.
+    The model's own input would then name a node the model does not have, and saving the model
+    fails ("could not find node key"). The histories are put back once the suffix is built.
+    """
+    histories = [(tensor, tensor._keras_history) for tensor in model.inputs]
+    try:
+        return FineTuneModel(cut, model.output, name=f"{model.name}_suffix")
+    finally:
+        for tensor, history in histories:
+            tensor._keras_history = history
 
 
 def _parents(node):
@@ -80,7 +144,7 @@ def _parents(node):
 
 def compute_features(cache_plan, x, batch_size=32, report=None):
     """The suffix's inputs for `x`: prefix outputs computed once, raw inputs passed through."""
-    inputs = x if isinstance(x, dict) else {cache_plan.prefix.inputs[0].name: x}
+    inputs = x if isinstance(x, dict) else {input_names(cache_plan.prefix)[0]: x}
     raw = {name: inputs[name] for name in cache_plan.cut_names if name in inputs}
     outputs = run_prefix(cache_plan.prefix, inputs, batch_size, report)
     computed = iter(outputs)
@@ -93,7 +157,7 @@ def run_prefix(prefix, inputs, batch_size=32, report=None):
     mask = inputs.get("padding_mask")
     lengths = mask.sum(axis=1) if mask is not None else None
     order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(count)
-    call = _inference_function(prefix)
+    call, names = _inference_function(prefix), input_names(prefix)
     results = None
     for start in range(0, count, batch_size):
         index = order[start:start + batch_size]
@@ -102,7 +166,7 @@ def run_prefix(prefix, inputs, batch_size=32, report=None):
             width = min(int(-(-lengths[index].max() // 8) * 8), mask.shape[1])
             batch = {name: value[:, :width] if value.ndim == 2 and value.shape[1] == mask.shape[1] else value
                      for name, value in batch.items()}
-        outputs = [np.asarray(o) for o in keras.tree.flatten(call(batch))]
+        outputs = [np.asarray(o) for o in keras.tree.flatten(call([batch[name] for name in names]))]
         if results is None:
             results = [np.zeros((count, *_full_shape(o, mask)), dtype=o.dtype) for o in outputs]
         for target, output in zip(results, outputs):
@@ -118,8 +182,8 @@ _INFERENCE = weakref.WeakKeyDictionary()
 def _inference_function(prefix):
     """The prefix in inference mode, traced once for any batch size and sequence length."""
     if prefix not in _INFERENCE:
-        signature = {t.name: tf.TensorSpec([None] * len(t.shape), t.dtype) for t in prefix.inputs}
-        _INFERENCE[prefix] = tf.function(lambda batch: prefix(batch, training=False), input_signature=[signature])
+        signature = [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in prefix.inputs]
+        _INFERENCE[prefix] = tf.function(lambda inputs: prefix(inputs, training=False), input_signature=[signature])
     return _INFERENCE[prefix]
 
 

@@ -114,8 +114,20 @@ class Backbone:
     features: object  # the KerasTensor a new head is attached to
     input_shape: tuple | None = None
     tokenizer: object = None
-    preprocess: object = None  # images: the application's own preprocess_input
+    preprocessing: str | None = None  # images: the keras.applications module whose preprocess_input applies
     pooling: str | None = None  # the head's default pooling for this backbone
+
+    @property
+    def preprocess(self):
+        """The image preprocessing function, or None. Only keras' own modules are imported."""
+        if self.preprocessing is None:
+            return None
+        if not self.preprocessing.startswith("keras."):
+            raise ModelSourceError(
+                f"Preprocessing {self.preprocessing!r} is not a keras.applications module; only "
+                f"keras' own preprocess_input functions are used."
+            )
+        return importlib.import_module(self.preprocessing).preprocess_input
 
 
 def load_backbone(source, *, input_shape=None, weights="imagenet", sequence_length=64):
@@ -161,8 +173,8 @@ def _from_application(name, input_shape, weights):
             ) from error
         raise ModelSourceError(f"{canonical} could not be built: {error}") from error
     module = importlib.import_module(constructor.__module__)
-    preprocess = getattr(module, "preprocess_input", None)
-    return Backbone(model, "image", canonical, model.output, input_shape, preprocess=preprocess)
+    preprocessing = module.__name__ if hasattr(module, "preprocess_input") else None
+    return Backbone(model, "image", canonical, model.output, input_shape, preprocessing=preprocessing)
 
 
 def _from_checkpoint(folder, sequence_length):
@@ -227,9 +239,20 @@ def _from_user_model(model, source):
         features = keras.tree.flatten(model.get_layer("head_pooling").input)[0]
     else:
         features = _penultimate(model)
-    if any(t.name == "token_ids" for t in inputs):
+    if "token_ids" in input_names(model):
         return Backbone(model, "model", source, features)
     return Backbone(model, "model", source, features, input_shape=tuple(inputs[0].shape[1:]))
+
+
+def input_names(model):
+    """The names `model` knows its inputs by: its InputLayers' names.
+
+    Keras checks a dict of inputs against these, but maps it onto the graph by the input
+    tensors' names, and the two differ for an `Input` made without a name (every
+    `keras.applications` model: layer "input_layer", tensor "keras_tensor_12"). So data is
+    keyed by these names here, and handed to a model as a list in `model.inputs` order.
+    """
+    return [tensor._keras_history.operation.name for tensor in model.inputs]
 
 
 def _penultimate(model):
@@ -257,12 +280,13 @@ def build_classifier(backbone, head, num_classes):
         raise ConfigError("The head needs a class count: set data first, or HeadSpec(num_classes=...).")
     x = backbone.features
     inputs = backbone.model.inputs
-    kind = "text" if any(t.name == "token_ids" for t in inputs) else "image"
+    names = input_names(backbone.model)
+    kind = "text" if "token_ids" in names else "image"
     pooling = head.pooling or backbone.pooling or POOLINGS[kind][0]
     if pooling not in POOLINGS[kind]:
         raise ConfigError(f"Pooling for {kind} models must be one of {POOLINGS[kind]}, not {pooling!r}.")
     if kind == "text":
-        mask = next(t for t in inputs if t.name == "padding_mask")
+        mask = inputs[names.index("padding_mask")]
         x = TokenPooling(pooling, name="head_pooling")(x, mask)
     elif len(x.shape) == 4:
         layer = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,

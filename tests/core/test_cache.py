@@ -26,16 +26,16 @@ def test_cached_and_uncached_training_end_with_the_same_weights(cnn_session):
 def test_the_cache_follows_the_plan_and_the_data(cnn_session, digits):
     cnn_session.freeze("conv1")
     first = cnn_session.fit(epochs=1).config["cache"]
-    key = cnn_session._features["key"]
+    key = cnn_session._feature_cache.key
     cnn_session.fit(epochs=1)
-    assert cnn_session._features["key"] == key  # reused
+    assert cnn_session._feature_cache.key == key  # reused
     cnn_session.freeze_to("conv2")
     second = cnn_session.fit(epochs=1).config["cache"]
-    assert second["cut"] != first["cut"] and cnn_session._features["key"] != key
-    key = cnn_session._features["key"]
+    assert second["cut"] != first["cut"] and cnn_session._feature_cache.key != key
+    key = cnn_session._feature_cache.key
     cnn_session.set_data(tw.load_digits(n=120, seed=5))
     cnn_session.fit(epochs=1)
-    assert cnn_session._features["key"] != key
+    assert cnn_session._feature_cache.key != key
 
 
 def test_where_caching_is_not_valid_the_run_says_why(digits):
@@ -81,3 +81,37 @@ def test_stop_during_the_cache_pass_ends_the_fit_before_training(cnn_session):
     run = cnn_session.fit(epochs=5, batch_size=16, background=True).result(60)
     assert "caching" in seen and run.status == "stopped" and run.batches == []
     assert not cnn_session.training
+
+
+def test_a_model_whose_input_has_no_name_trains_on_the_cache(digits):
+    """keras.applications models name their input layer "input_layer" but its tensor
+    "keras_tensor_N": the cache must key data by the layer's name (issue 8)."""
+    inputs = keras.Input((8, 8, 1))  # no name, like every keras.applications model
+    assert inputs.name != inputs._keras_history.operation.name
+    x = keras.layers.Conv2D(4, 3, name="conv1_conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="predictions")(x)
+    session = tw.Session().load_model(keras.Model(inputs, outputs)).set_data(digits)
+    session.freeze("conv1_conv")
+    run = session.fit(epochs=1)
+    assert run.status == "completed" and run.config["cache"]["used"]
+
+
+def test_cutting_a_model_leaves_it_saveable(tmp_path):
+    """The suffix takes a raw input as is (like the padding mask); building it must not
+    re-point that input at a node the whole model does not own."""
+    values = keras.Input((6,), name="values")
+    mask = keras.Input((6,), name="mask")
+    hidden = keras.layers.Dense(6, name="frozen_dense")(values)
+    top = keras.layers.Dense(6, name="top_dense")(hidden)
+    joined = keras.layers.Concatenate(name="join")([top, mask])
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(joined)
+    model = tw.FineTuneModel([values, mask], outputs)
+    model.get_layer("frozen_dense").trainable = False
+    plan, reason = plan_cache(model)
+    assert plan is not None, reason
+    assert plan.cut_names == ["frozen_dense", "mask"]
+    model.save(tmp_path / "whole.keras")  # raised "could not find node key" before the fix
+    x = {"values": np.ones((3, 6), "float32"), "mask": np.zeros((3, 6), "float32")}
+    features = [plan.prefix.predict([x["values"], x["mask"]], verbose=0), x["mask"]]
+    np.testing.assert_allclose(plan.suffix.predict(features, verbose=0), model.predict(x, verbose=0), atol=1e-6)
