@@ -2,11 +2,11 @@ import os
 
 os.environ.setdefault("TUNE_WIDGETS_QUICK", "1")
 
-import keras
-import numpy as np
-import pytest
+import tune_widgets as tw  # first: it sets TensorFlow's environment before TensorFlow runs
 
-import tune_widgets as tw
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 def small_cnn(num_classes=10, name="small_cnn"):

@@ -47,6 +47,14 @@ class StateError(TuneWidgetsError, RuntimeError):
     """An operation asked for something the session does not have yet (no model, no data)."""
 
 
+class FitError(TuneWidgetsError, RuntimeError):
+    """Something failed inside a fit; the message names the stage, the run is marked failed."""
+
+
+class TuneWidgetsWarning(UserWarning):
+    """Something that works but probably not as meant (a head that does not fit the data)."""
+
+
 def did_you_mean(word, choices, n=3):
     """' Did you mean: a, b?' for close matches among `choices`, or '' when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)

@@ -8,23 +8,23 @@ assigns last: after an error the session holds exactly what it held before.
 import concurrent.futures
 import dataclasses
 import functools
-import json
 import threading
 import time
-from pathlib import Path
+import warnings
 
 import keras
 import numpy as np
 import traitlets
 
 from . import data as data_module
-from .cache import MEMORY_BUDGET, compute_features, nbytes, plan_cache
-from .errors import ConfigError, DataError, StateError, TuneWidgetsError
+from . import saving
+from .cache import FeatureCache
+from .errors import ConfigError, StateError, TuneWidgetsError, TuneWidgetsWarning
 from .evaluation import report
 from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
 from .models import HeadSpec, build_classifier, load_backbone
 from .optim import OptimizerSpec, build_optimizer
-from .training import CancelFit, Progress, RunRecord, Trainer
+from .training import CancelFit, Progress, RunRecord, Trainer, final_progress, fit_stage
 
 ALL = slice(None)
 
@@ -59,7 +59,7 @@ class Session(traitlets.HasTraits):
         self._keep_head = False  # a user model keeps its own head until set_head()
         self._stop_requested = threading.Event()
         self._encoded = {}
-        self._features = {}  # the frozen prefix's outputs, keyed by plan, model and data
+        self._feature_cache = FeatureCache()  # the frozen prefix's outputs, keyed by plan, model and data
         self._lock = threading.RLock()
 
     # ---- model -------------------------------------------------------------------------------
@@ -72,11 +72,7 @@ class Session(traitlets.HasTraits):
         """
         self._check_idle()
         backbone = load_backbone(source, input_shape=input_shape, weights=weights, sequence_length=sequence_length)
-        sidecar = _read_sidecar(source)
-        if sidecar.get("tokenizer") and backbone.tokenizer is None:
-            from .text import Tokenizer
-
-            backbone.tokenizer = Tokenizer.from_folder(sidecar["tokenizer"], sidecar.get("sequence_length", sequence_length))
+        saving.restore(backbone, source, sequence_length)
         keep_head = backbone.kind == "model" and head is None
         head = head or self.head
         encoded = self._encode_all(backbone, self.train_data, self.validation_data)
@@ -113,7 +109,7 @@ class Session(traitlets.HasTraits):
             if force:
                 raise StateError("Set data first, or give num_classes: the head needs a class count.")
             return None
-        if train_data is not None and classes < len(train_data.class_names):
+        if force and train_data is not None and classes < len(train_data.class_names):
             raise ConfigError(
                 f"The head has {classes} classes but the data has {len(train_data.class_names)}: "
                 f"leave num_classes=None to follow the data."
@@ -232,8 +228,8 @@ class Session(traitlets.HasTraits):
         model = self.model
         if self.backbone is not None and (model is None or self._class_count_changed(train)):
             model = self._classifier(self.backbone, self.head, self._keep_head, train)
-        if model is not None:
-            self._check_output_size(model, train)
+        if model is not None and _head_mismatch(model, train):
+            warnings.warn(_head_mismatch(model, train), TuneWidgetsWarning, stacklevel=2)
         with self.hold_trait_notifications():
             self.train_data, self.validation_data, self._encoded = train, held, encoded
             if batch_size is not None:
@@ -247,14 +243,16 @@ class Session(traitlets.HasTraits):
             return False
         return self.model.output.shape[-1] != len(train.class_names)
 
-    @staticmethod
-    def _check_output_size(model, train):
-        width = model.output.shape[-1]
-        if width is not None and width < len(train.class_names):
-            raise DataError(
-                f"The model predicts {width} classes but the data has {len(train.class_names)}: "
-                f"give it a new head with session.set_head()."
-            )
+    @property
+    def head_mismatch(self):
+        """Why the model's outputs do not fit the data's classes, or "" when they do.
+
+        Data is kept even when it does not fit a user model's own head; fit and evaluate are
+        refused with this message until `set_head()` gives the model a head for the data.
+        """
+        if self.model is None or self.train_data is None:
+            return ""
+        return _head_mismatch(self.model, self.train_data)
 
     def _encode_all(self, backbone, train, held):
         if backbone is None or train is None:
@@ -287,6 +285,8 @@ class Session(traitlets.HasTraits):
             self._require_model()
             if self.train_data is None:
                 raise StateError("There is no training data: call set_data(...) first.")
+            if self.head_mismatch:
+                raise StateError(self.head_mismatch)
             if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
                 raise ConfigError(f"epochs must be a positive whole number, got {epochs!r}.")
             run = RunRecord(config=self._config(epochs, batch_size),
@@ -304,61 +304,48 @@ class Session(traitlets.HasTraits):
         return future
 
     def _train(self, run, epochs, batch_size, callbacks, seed, cache):
-        """The fit itself (in the caller's thread or the worker): cache pass, compile, train."""
+        """The fit itself (in the caller's thread or the worker): cache pass, compile, train.
+
+        Whatever happens, the run ends with a final status and the session is idle again. An
+        error that is not the toolkit's own comes back as a FitError naming the stage.
+        """
         try:
             apply_plan(self.model, self.plan)
-            if cache:
-                model, train_x, validation_x, run.config["cache"] = self._training_inputs(batch_size, run)
-            else:
-                model, train_x, validation_x = self.model, self._encoded["train"], self._encoded["validation"]
-                run.config["cache"] = {"used": False, "reason": "cache=False"}
+            with fit_stage(run, "caching the frozen layers' outputs",
+                           "Pass cache=False to fit without the cache."):
+                model, train_x, validation_x, run.config["cache"] = self._training_inputs(cache, batch_size, run)
             trainer = Trainer(model, train_x, self.train_data.labels, run=run, epochs=epochs,
                               batch_size=batch_size, seed=seed, stop_requested=self._stop_requested,
                               validation=(validation_x, self.validation_data.labels),
                               callbacks=[Progress(self._report_progress), *callbacks])
-            self.compile(run.total_steps, model)
-            return trainer.fit()
+            with fit_stage(run, "compiling the model"):
+                self.compile(run.total_steps, model)
+            with fit_stage(run, "training"):
+                return trainer.fit()
         except CancelFit:
             run.status = "stopped"
             return run
         finally:
+            if run.status == "running":  # an error before the fit started
+                run.status = "failed"
+            self.progress = final_progress(run, self.progress)
             self.training = False
             self.runs = list(self.runs)  # the record changed in place: tell the views
 
-    def _training_inputs(self, batch_size, run):
+    def _training_inputs(self, cache, batch_size, run):
         """(model, train inputs, validation inputs, cache info): the suffix on cached features
         when the frozen prefix can be cached, else the whole model on the encoded data."""
-        plan, reason = plan_cache(self.model)
-        whole = (self.model, self._encoded["train"], self._encoded["validation"])
-        if plan is None:
-            return (*whole, {"used": False, "reason": reason})
-        key = (self.plan, id(self.model), id(self._encoded["train"]), id(self._encoded["validation"]))
-        if self._features.get("key") != key:
-            started = time.perf_counter()
-            parts = {"train": len(self.train_data), "validation": len(self.validation_data)}
-            total, offset = sum(parts.values()), 0
+        if not cache:
+            return self.model, self._encoded["train"], self._encoded["validation"], {"used": False, "reason": "cache=False"}
+        started = time.perf_counter()
 
-            def report(done, _count):
-                if self._stop_requested.is_set():
-                    raise CancelFit("stopped while caching features")
-                self.progress = {"status": "caching", "step": offset + done, "total_steps": total,
-                                 "epoch": 0, "epochs": run.config["epochs"], "eta": None,
-                                 "elapsed": time.perf_counter() - started}
+        def report(done, total):
+            if self._stop_requested.is_set():
+                raise CancelFit("stopped while caching features")
+            self.progress = {"status": "caching", "step": done, "total_steps": total, "epoch": 0,
+                             "epochs": run.config["epochs"], "eta": None, "elapsed": time.perf_counter() - started}
 
-            features = []
-            for part in ("train", "validation"):
-                features.append(compute_features(plan, self._encoded[part], batch_size * 2, report))
-                offset += parts[part]
-            size = sum(nbytes(f) for f in features)
-            if size > MEMORY_BUDGET:
-                return (*whole, {"used": False, "reason": f"cached features would take {size / 1e9:.1f} GB, "
-                                                          f"over the {MEMORY_BUDGET / 1e9:.1f} GB budget"})
-            self._features = {"key": key, "features": features, "seconds": time.perf_counter() - started,
-                              "bytes": size}
-        train, validation = self._features["features"]
-        return plan.suffix, train, validation, {
-            "used": True, "cut": plan.cut_names, "cached_layers": len(plan.prefix_layers),
-            "seconds": round(self._features["seconds"], 3), "bytes": self._features["bytes"]}
+        return self._feature_cache.prepare(self.model, self.plan, self._encoded, batch_size, report)
 
     def _report_progress(self, progress):
         self.progress = progress
@@ -389,6 +376,8 @@ class Session(traitlets.HasTraits):
         if data is None:
             if self.validation_data is None:
                 raise StateError("There is no validation data: call set_data(...) or pass data.")
+            if self.head_mismatch:
+                raise StateError(self.head_mismatch)
             held, x, name = self.validation_data, self._encoded["validation"], name or "validation"
         else:
             class_names = self.train_data.class_names if self.train_data is not None else None
@@ -425,23 +414,10 @@ class Session(traitlets.HasTraits):
     # ---- saving ------------------------------------------------------------------------------
 
     def save(self, path):
-        """Save the model as a .keras file, with a `.tune.json` beside it (class names, tokenizer)."""
-        model = self._require_model()
-        path = Path(path)
-        if path.suffix != ".keras":
-            raise ConfigError(f"Save to a .keras file, got {path.name!r}.")
-        model.save(path)
-        tokenizer = self.backbone.tokenizer
-        sidecar = {
-            "class_names": list(self.class_names or ()),
-            "tokenizer": tokenizer.folder if tokenizer is not None else None,
-            "sequence_length": tokenizer.sequence_length if tokenizer is not None else None,
-            "source": str(self.backbone.source),
-            "plan": sorted(self.plan.frozen),
-            "optimizer": dataclasses.asdict(self.optimizer),
-        }
-        _sidecar_path(path).write_text(json.dumps(sidecar, indent=2))
-        return path
+        """Save the model as a .keras file, with a `.tune.json` beside it (class names, tokenizer,
+        preprocessing): `load_model(path)` feeds it exactly as now."""
+        self._require_model()
+        return saving.save(self, path)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -474,16 +450,12 @@ class Session(traitlets.HasTraits):
         return f"Session({'; '.join(parts)})"
 
 
-def _sidecar_path(path):
-    return Path(path).with_suffix(".tune.json")
-
-
-def _read_sidecar(source):
-    if isinstance(source, (str, Path)) and str(source).endswith(".keras"):
-        path = _sidecar_path(source)
-        if path.exists():
-            return json.loads(path.read_text())
-    return {}
+def _head_mismatch(model, data):
+    width, classes = model.output.shape[-1], len(data.class_names)
+    if width is None or width == classes:
+        return ""
+    return (f"The model predicts {width} classes but the data has {classes}: give it a new head with "
+            f"session.set_head(), which takes the class count from the data.")
 
 
 __all__ = ["Session", "TuneWidgetsError"]

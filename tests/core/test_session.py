@@ -89,3 +89,46 @@ def test_minilm_fine_tune_on_a_few_dozen_tweets_beats_chance(minilm):
     majority = held.take(range(90)).class_counts.max() / 90
     print(report, majority)
     assert report.accuracy > majority + 0.05, (report, majority)
+
+
+class Explodes(Callback):
+    """Raises `error` at the end of the second batch."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            raise self.error
+
+
+def test_an_error_inside_the_fit_fails_the_run_names_the_stage_and_leaves_the_session_ready(cnn_session, monkeypatch):
+    with pytest.raises(tw.FitError, match="while training: ValueError: boom"):
+        cnn_session.fit(epochs=2, batch_size=16, callbacks=[Explodes(ValueError("boom"))])
+    run = cnn_session.runs[-1]
+    assert run.status == "failed" and run.error == "ValueError: boom"
+    assert not cnn_session.training and cnn_session.progress["status"] == "failed"
+
+    from tune_widgets import cache
+
+    def broken(*args, **kwargs):
+        raise ValueError("the prefix broke")
+
+    monkeypatch.setattr(cache, "compute_features", broken)
+    cnn_session.freeze("conv1")
+    with pytest.raises(tw.FitError, match=r"while caching the frozen layers' outputs: ValueError: the prefix broke"
+                                          r"\nPass cache=False") as error:
+        cnn_session.fit(epochs=1)
+    assert isinstance(error.value.__cause__, ValueError)
+    assert cnn_session.runs[-1].status == "failed" and not cnn_session.training
+    assert cnn_session.fit(epochs=1, cache=False).status == "completed"  # the advice works
+
+
+def test_an_interrupt_inside_the_fit_ends_the_run_and_the_next_fit_works(cnn_session):
+    with pytest.raises(KeyboardInterrupt):
+        cnn_session.fit(epochs=2, batch_size=16, callbacks=[Explodes(KeyboardInterrupt())])
+    run = cnn_session.runs[-1]
+    assert run.status == "stopped" and run.error == "KeyboardInterrupt"
+    assert not cnn_session.training and cnn_session.progress["status"] == "stopped"
+    assert cnn_session.fit(epochs=1).status == "completed"

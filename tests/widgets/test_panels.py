@@ -161,3 +161,19 @@ def test_long_runs_send_a_bounded_number_of_chart_points(cnn_session):
     for trace, last in zip(panel.chart.data[:3], (5000, 1000, 1000)):
         x = list(trace.x)
         assert len(x) <= MAX_POINTS and x[-1] == last and x == sorted(x)
+
+
+def test_model_panel_shows_a_head_that_does_not_fit_the_data_until_replaced(digits):
+    import warnings
+
+    from tests.conftest import small_cnn
+
+    session = tw.Session().load_model(small_cnn(num_classes=4))
+    panel = ModelPanel(session)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tw.TuneWidgetsWarning)
+        session.set_data(digits)
+    assert "predicts 4 classes but the data has 10" in panel.counts.value
+    panel.classes.value = 0  # 0 = from the data
+    panel.apply_head.click()
+    assert panel.error_text == "" and "tw-head-mismatch" not in panel.counts.value

@@ -1,5 +1,7 @@
 """Model choice: source, input shape, weights, and the head; shows parameter counts."""
 
+import html
+
 import ipywidgets as widgets
 
 from ..datasets import minilm_folder
@@ -38,7 +40,7 @@ class ModelPanel(Panel):
         ])
         self.load.on_click(lambda _: self.attempt(self._load))
         self.apply_head.on_click(lambda _: self.attempt(self._replace_head))
-        session.observe(self._show_counts, names=["layers", "model"])
+        session.observe(self._show_counts, names=["layers", "model", "train_data"])
         self._show_counts()
 
     def _load(self):
@@ -67,9 +69,11 @@ class ModelPanel(Panel):
         counts = session.parameter_counts
         head = "" if session.model is not None else " · <i>head added once data is set</i>"
         source = session.backbone.source if session.backbone else ""
+        mismatch = session.head_mismatch
+        warning = f'<div class="tw-head-mismatch" style="color:#b00020">⚠ {html.escape(mismatch)}</div>' if mismatch else ""
         self.counts.value = (
             f"<b>{len(session.layers)}</b> layers · <b>{counts['trainable']:,}</b> trainable of "
-            f"<b>{counts['total']:,}</b> parameters{head}<br><small>{source}</small>"
+            f"<b>{counts['total']:,}</b> parameters{head}<br><small>{html.escape(str(source))}</small>{warning}"
         )
 
 
