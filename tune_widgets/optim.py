@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from .errors import ConfigError
+from .tuning.rates import OPTIMIZER_CLASSES
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "one_cycle")
@@ -31,6 +32,7 @@ class OptimizerSpec:
     schedule: str = "constant"
     warmup_fraction: float = 0.1
     final_lr_ratio: float = 0.0
+    layer_rates: tuple = ()  # ((block, factor), ...): discriminative rates, see tuning/rates.py
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -46,6 +48,14 @@ class OptimizerSpec:
         _in_range("final_lr_ratio", self.final_lr_ratio, 0, 1)
         if self.clipnorm is not None:
             _positive("clipnorm", self.clipnorm)
+        pairs = self.layer_rates.items() if isinstance(self.layer_rates, dict) else self.layer_rates
+        try:
+            pairs = tuple((str(block), factor) for block, factor in pairs)
+        except (TypeError, ValueError):
+            raise ConfigError(f"layer_rates must be (block, factor) pairs, got {self.layer_rates!r}.") from None
+        for block, factor in pairs:
+            _positive(f"The rate factor of {block}", factor)
+        object.__setattr__(self, "layer_rates", pairs)  # lists from JSON become the tuples of a frozen spec
 
     def replace(self, **changes):
         """A copy with `changes`; validated, so a bad value raises and nothing changes."""
@@ -102,15 +112,24 @@ def learning_rates(spec, total_steps):
     return np.asarray(schedule_for(spec, total_steps)(np.arange(max(int(total_steps), 1))), dtype="float64")
 
 
-def build_optimizer(spec, total_steps):
-    """A fresh Keras optimizer for `spec` over `total_steps` training steps."""
-    rate = spec.learning_rate if spec.schedule == "constant" else schedule_for(spec, total_steps)
+def build_optimizer(spec, total_steps, factors=None):
+    """A fresh Keras optimizer for `spec` over `total_steps` training steps.
+
+    factors: {id(variable): multiplier of the rate} (see `tuning.rates.variable_factors`);
+    with any, the optimizer scales those variables' updates.
+    """
+    rate = float(spec.learning_rate) if spec.schedule == "constant" else schedule_for(spec, total_steps)
     common = {"learning_rate": rate, "clipnorm": spec.clipnorm}
-    if spec.optimizer == "adam":
-        return keras.optimizers.Adam(weight_decay=spec.weight_decay or None, **common)
+    if factors:
+        classes, common = OPTIMIZER_CLASSES, {**common, "factors": factors}
+    else:
+        classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+                   "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    optimizer = classes[spec.optimizer]
     if spec.optimizer == "adamw":
-        return keras.optimizers.AdamW(weight_decay=spec.weight_decay, **common)
+        return optimizer(weight_decay=spec.weight_decay, **common)
     if spec.optimizer == "sgd":
-        return keras.optimizers.SGD(momentum=spec.momentum, nesterov=spec.nesterov,
-                                    weight_decay=spec.weight_decay or None, **common)
-    return keras.optimizers.RMSprop(momentum=spec.momentum, weight_decay=spec.weight_decay or None, **common)
+        return optimizer(momentum=spec.momentum, nesterov=spec.nesterov, weight_decay=spec.weight_decay or None, **common)
+    if spec.optimizer == "rmsprop":
+        return optimizer(momentum=spec.momentum, weight_decay=spec.weight_decay or None, **common)
+    return optimizer(weight_decay=spec.weight_decay or None, **common)

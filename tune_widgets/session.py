@@ -25,6 +25,9 @@ from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, sele
 from .models import HeadSpec, build_classifier, load_backbone
 from .optim import OptimizerSpec, build_optimizer
 from .training import CancelFit, Progress, RunRecord, Trainer, final_progress, fit_stage
+from .tuning import lr_find, sweep
+from .tuning import unfreezing
+from .tuning import rates as discriminative
 
 ALL = slice(None)
 
@@ -52,6 +55,8 @@ class Session(traitlets.HasTraits):
     progress = traitlets.Dict(help="The running fit's throttled progress (see training.Progress).")
     runs = traitlets.List(help="RunRecords, oldest first.")
     evaluation = traitlets.Any(None, allow_none=True, help="The latest EvaluationReport.")
+    lr_finder = traitlets.Any(None, allow_none=True, help="The latest LRFinderResult (see find_lr).")
+    freeze_sweep = traitlets.Any(None, allow_none=True, help="The latest SweepResult, growing point by point.")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -144,6 +149,10 @@ class Session(traitlets.HasTraits):
         An int n freezes layers[:n] (like slicing); a name, block or pattern freezes up to and
         including the last layer it selects.
         """
+        return self._change_plan(self.plan_to(selector))
+
+    def plan_to(self, selector):
+        """The plan `freeze_to(selector)` would apply, without applying it."""
         if isinstance(selector, int) and not isinstance(selector, bool):
             count = len(self.layers)
             if not 0 <= selector <= count:
@@ -152,7 +161,7 @@ class Session(traitlets.HasTraits):
         else:
             stop = max(select(self.layers, selector)) + 1
         names = [row.name for row in self.layers]
-        return self._change_plan(FreezePlan(names[:stop]))
+        return FreezePlan(names[:stop])
 
     def set_frozen(self, names):
         """Make exactly `names` frozen (what the layer map sends)."""
@@ -201,6 +210,17 @@ class Session(traitlets.HasTraits):
             raise ConfigError(f"{error}. OptimizerSpec fields: {fields}.") from None
         self.optimizer = new
         return self
+
+    def set_rates(self, rates=None, *, lowest=None):
+        """Discriminative learning rates: a multiplier of the learning rate per layer group
+        (a block holding weights), applied to each variable's update by every optimizer.
+
+        set_rates(lowest=0.01): the lowest block at 1/100 of the head's rate, geometric between;
+        set_rates(slice(1e-5, 1e-3)): fastai's form, the head at 1e-3 (the learning rate) and
+        the lowest block at 1e-5; set_rates({"transformer_layer_5": 0.5}): named blocks, the
+        others × 1; set_rates(None): one rate for every layer. See `tuning/rates.py`.
+        """
+        return self.set_optimizer(**discriminative.resolve(self.layers, rates, lowest))
 
     # ---- data --------------------------------------------------------------------------------
 
@@ -267,29 +287,29 @@ class Session(traitlets.HasTraits):
         apply_plan(self._require_model(), self.plan)
         model = model or self.model
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=self._outputs_logits)
-        model.compile(optimizer=build_optimizer(self.optimizer, total_steps), loss=loss, metrics=["accuracy"])
+        factors = discriminative.variable_factors(model, self.layers, self.optimizer.layer_rates)
+        model.compile(optimizer=build_optimizer(self.optimizer, total_steps, factors), loss=loss, metrics=["accuracy"])
         return model
 
-    def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False, cache="auto"):
+    def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False, cache="auto", tags=None):
         """Train for `epochs`; returns the RunRecord (a Future of it with background=True).
 
         In the background the kernel stays free: `stop()` ends the fit within one batch.
         cache: "auto" (or True) trains on cached outputs of the frozen bottom of the model when
         that is exact (see `cache.py`); the run's config says whether it did, and why not.
+        tags: plain data added to the run's config, saying what the run was for: the tuning
+        tools set "purpose" ("train" unless said otherwise; "lr_find" for the LR finder, whose
+        weights are put back), "phase" (fine_tune) and "sweep".
         """
-        batch_size = batch_size or self.batch_size
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive whole number, got {batch_size!r}.")
         with self._lock:
-            self._check_idle()
-            self._require_model()
-            if self.train_data is None:
-                raise StateError("There is no training data: call set_data(...) first.")
-            if self.head_mismatch:
-                raise StateError(self.head_mismatch)
+            batch_size = self.check_ready(batch_size)
             if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
                 raise ConfigError(f"epochs must be a positive whole number, got {epochs!r}.")
-            run = RunRecord(config=self._config(epochs, batch_size),
+            config = self._config(epochs, batch_size)
+            clashes = sorted(set(tags or {}) & (set(config) - {"purpose"}))
+            if clashes:
+                raise ConfigError(f"Run tags {clashes} would replace the fit's own settings: name them otherwise.")
+            run = RunRecord(config={**config, **(tags or {})},
                             total_steps=-(-len(self.train_data) // batch_size) * epochs)
             self._stop_requested = threading.Event()
             self.progress = {}
@@ -332,6 +352,21 @@ class Session(traitlets.HasTraits):
             self.training = False
             self.runs = list(self.runs)  # the record changed in place: tell the views
 
+    def check_ready(self, batch_size=None):
+        """Raise the error that would stop a fit now (busy, no model or data, a head that does
+        not fit the data, a bad batch size); return the batch size a fit would use."""
+        batch_size = batch_size or self.batch_size
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive whole number, got {batch_size!r}.")
+        self._check_idle()
+        self._require_model()
+        if self.train_data is None:
+            raise StateError("There is no training data: call set_data(...) first.")
+        if self.head_mismatch:
+            raise StateError(self.head_mismatch)
+        discriminative.check(self.layers, self.optimizer.layer_rates)
+        return batch_size
+
     def _training_inputs(self, cache, batch_size, run):
         """(model, train inputs, validation inputs, cache info): the suffix on cached features
         when the frozen prefix can be cached, else the whole model on the encoded data."""
@@ -354,8 +389,15 @@ class Session(traitlets.HasTraits):
         """Ask the running fit to stop after its current batch; the weights are kept."""
         self._stop_requested.set()
 
+    @property
+    def stop_requested(self):
+        """Whether stop() was called since the latest fit began: tools that run several fits
+        (fine_tune, sweep_freeze) check it between them."""
+        return self._stop_requested.is_set()
+
     def _config(self, epochs, batch_size):
         return {
+            "purpose": "train",
             "model": self.backbone.source,
             "epochs": epochs,
             "batch_size": batch_size,
@@ -367,6 +409,39 @@ class Session(traitlets.HasTraits):
             "class_names": list(self.train_data.class_names),
             "parameters": self.parameter_counts,
         }
+
+    # ---- tuning (tune_widgets/tuning/) --------------------------------------------------------
+
+    def find_lr(self, start=1e-7, end=10.0, steps=None, *, divergence=4.0, batch_size=None, seed=None,
+                background=False, cache="auto"):
+        """The LR finder: train `steps` batches (default: ten epochs' worth, 20 to 100) at rates
+        growing exponentially from `start` to `end`, stop once the smoothed loss passes
+        `divergence` × its minimum, then put the weights back bit for bit. Returns an
+        LRFinderResult (rates, losses, suggestion by fastai's valley rule) and keeps it in
+        `lr_finder`. The sweep is a run with config["purpose"] == "lr_find". See `tuning/lr_find.py`.
+        """
+        return lr_find.find_lr(self, start, end, steps, divergence=divergence, batch_size=batch_size, seed=seed,
+                               background=background, cache=cache)
+
+    def fine_tune(self, epochs=1, frozen_epochs=1, *, unfreeze="all", learning_rate=None, lowest=0.01,
+                  batch_size=None, seed=None, callbacks=(), background=False):
+        """fastai's fine_tune: `frozen_epochs` with everything below the head frozen, then
+        `epochs` with the body unfrozen at half the rate, spread by `lowest` (see set_rates).
+        unfreeze="gradual" unfreezes one block per epoch from the top instead. One run per
+        phase, marked config["phase"]; the optimizer spec is put back afterwards. See
+        `tuning/unfreeze.py`."""
+        return unfreezing.fine_tune(self, epochs, frozen_epochs, unfreeze=unfreeze, learning_rate=learning_rate,
+                                    lowest=lowest, batch_size=batch_size, seed=seed, callbacks=callbacks,
+                                    background=background)
+
+    def sweep_freeze(self, points=None, epochs=1, *, metric="val_accuracy", batch_size=None, seed=0,
+                     background=False):
+        """A short run per freeze cut point (default: head only, then the top one, two and three
+        blocks; or freeze_to selectors), each from the same starting weights, which are put back
+        afterwards with the plan. Returns a SweepResult, also kept (growing) in `freeze_sweep`;
+        apply its best plan with `set_frozen(result.best.frozen)`. See `tuning/sweep.py`."""
+        return sweep.sweep_freeze(self, points, epochs, metric=metric, batch_size=batch_size, seed=seed,
+                                  background=background)
 
     # ---- evaluation and prediction -----------------------------------------------------------
 

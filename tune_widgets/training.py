@@ -76,6 +76,10 @@ class Callback(keras.callbacks.Callback):
     order = 50
     trainer = None
 
+    def after_fit(self):
+        """Called once the fit has ended, however it ended (completed, stopped or failed), while
+        the session still counts as training: the place to undo what the fit changed."""
+
 
 class StopControl(Callback):
     """Turns a stop request into `model.stop_training` at the next batch end."""
@@ -123,7 +127,7 @@ class Validation(Callback):
         self.data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).cache()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.trainer.stop_requested.is_set() or logs is None:
+        if self.trainer.stop_requested.is_set() or not self.trainer.validate or logs is None:
             return
         results = self.model.evaluate(self.data, verbose=0, return_dict=True)
         logs.update({f"val_{name}": float(value) for name, value in results.items()})
@@ -167,7 +171,13 @@ class Progress(Callback):
 
 
 class Trainer:
-    """Runs one fit: owns the run record, the stop flag and the ordered callbacks."""
+    """Runs one fit: owns the run record, the stop flag and the ordered callbacks.
+
+    `validate` (True) is a flag a callback may clear before the first epoch ends, for a fit
+    whose epochs are not worth a validation pass (the LR finder's sweep).
+    """
+
+    validate = True
 
     def __init__(self, model, x, y, *, run, epochs, batch_size, validation=None, callbacks=(), seed=None,
                  stop_requested=None):
@@ -190,6 +200,8 @@ class Trainer:
             self.run.status = "stopped" if self.stop_requested.is_set() else "completed"
         finally:
             self.run.duration = time.perf_counter() - self.started
+            for callback in self.callbacks:
+                callback.after_fit()
         return self.run
 
 
