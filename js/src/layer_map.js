@@ -6,6 +6,8 @@
 //   frozen  (bool[], both ways)     one flag per layer; Python is the source of truth
 //   error   (string, Python -> JS)  shown in an alert box when non-empty
 //   busy    (bool, Python -> JS)    training in progress: state changes disabled
+//   rates   (number[], Python -> JS) peak learning rate per block (index into
+//                                    layers.block_names); shown on trainable rows
 //
 // The view never keeps its own copy of `frozen`: every render/update reads
 // model.get("frozen"). User actions compute a complete new array and call
@@ -94,6 +96,32 @@ export function toggleBlock(frozen, blocks, blockIndex) {
     if (b[i] === blockIndex) next[i] = anyTrainable;
   }
   return next;
+}
+
+/**
+ * A learning rate as short text: 0.001 -> "1e-3", 0.00025 -> "2.5e-4".
+ * Non-numbers and non-positive values give "" (nothing to show).
+ */
+export function formatRate(rate) {
+  const r = Number(rate);
+  if (!Number.isFinite(r) || r <= 0) return "";
+  const [mantissa, exponent] = r.toExponential(1).split("e");
+  return `${mantissa.replace(/\.0$/, "")}e${Number(exponent)}`;
+}
+
+/**
+ * The rate text of each layer: its block's rate for a trainable layer with
+ * parameters, "" for a frozen or weightless layer (or when no rates are sent).
+ */
+export function layerRates(layers, frozen, rates) {
+  const L = normalizeLayers(layers);
+  const f = arr(frozen);
+  const r = arr(rates);
+  return L.names.map((_, i) => {
+    const b = L.blocks[i];
+    if (f[i] || !(Number(L.params[i]) > 0) || !Number.isInteger(b)) return "";
+    return formatRate(r[b]);
+  });
 }
 
 /** Counts for the header: layers, frozen layers, trainable params, total params. */
@@ -211,6 +239,7 @@ function render({ model, el }) {
   let rows = []; // row element per layer index
   let markers = []; // marker element per layer index
   let uptos = []; // "up to here" button per layer index
+  let rateCells = []; // learning-rate cell per layer index
   let shown = []; // last frozen state written to each row's DOM (diff cache)
   let groups = []; // [{ block, name, indices, el, rowsEl, toggle, count, caret }]
   const collapsed = new Set(); // collapsed block names, survives rebuilds
@@ -239,6 +268,7 @@ function render({ model, el }) {
     rows = new Array(n);
     markers = new Array(n);
     uptos = new Array(n);
+    rateCells = new Array(n);
     shown = new Array(n).fill(null);
     groups = [];
     anchor = null;
@@ -281,12 +311,14 @@ function render({ model, el }) {
         const typeEl = h(doc, "span", "tw-lm-type", typeName);
         typeEl.title = typeName;
         const paramsEl = h(doc, "span", "tw-lm-params", formatNumber(layers.params[i]));
+        const rateEl = h(doc, "span", "tw-lm-rate");
         const upto = h(doc, "button", "tw-lm-upto", "up to here");
         upto.type = "button";
         upto.title = UPTO_TITLE;
-        row.append(marker, nameEl, typeEl, paramsEl, upto);
+        row.append(marker, nameEl, typeEl, paramsEl, rateEl, upto);
         rowsEl.appendChild(row);
         rows[i] = row;
+        rateCells[i] = rateEl;
         markers[i] = marker;
         uptos[i] = upto;
       }
@@ -324,6 +356,17 @@ function render({ model, el }) {
       g.toggle.indeterminate = k > 0 && k < n;
     }
     summary.textContent = summaryText(layers, frozen);
+    applyRates(frozen);
+  }
+
+  function applyRates(frozen = currentFrozen()) {
+    const texts = layerRates(layers, frozen, model.get("rates"));
+    for (let i = 0; i < rateCells.length; i++) {
+      const cell = rateCells[i];
+      if (cell.textContent === texts[i]) continue;
+      cell.textContent = texts[i];
+      cell.title = texts[i] ? `learning rate ${texts[i]} (peak)` : "";
+    }
   }
 
   function applyFilter() {
@@ -448,6 +491,7 @@ function render({ model, el }) {
     ["change:frozen", () => applyFrozen()],
     ["change:error", () => applyError()],
     ["change:busy", () => applyBusy()],
+    ["change:rates", () => applyRates()],
   ];
 
   root.addEventListener("click", onClick);

@@ -2,8 +2,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import widget, {
   formatNumber,
+  formatRate,
   freezeUpTo,
   groupByBlock,
+  layerRates,
   matchesFilter,
   normalizeFrozen,
   summarize,
@@ -648,5 +650,42 @@ describe("scale and lifecycle", () => {
     expect(el2.querySelector('.tw-lm-row[data-index="4"]').classList.contains("tw-lm-frozen")).toBe(true);
     c2();
     el2.remove();
+  });
+});
+
+describe("learning rates per layer", () => {
+  const rateText = (i) => row(i).querySelector(".tw-lm-rate").textContent;
+
+  it("formatRate writes short exponents and nothing for non-rates", () => {
+    expect(formatRate(0.001)).toBe("1e-3");
+    expect(formatRate(0.00025)).toBe("2.5e-4");
+    expect(formatRate(3)).toBe("3e0");
+    expect(formatRate(0)).toBe("");
+    expect(formatRate(undefined)).toBe("");
+    expect(formatRate("x")).toBe("");
+  });
+
+  it("layerRates gives a trainable layer its block's rate, and frozen or weightless layers none", () => {
+    const rates = [1e-5, 1e-4, 1e-3];
+    expect(layerRates(sampleLayers(), [F, F, T, T, T, T, T, T], rates)).toEqual(
+      ["", "", "1e-5", "1e-4", "1e-4", "1e-4", "", "1e-3"]);
+    expect(layerRates(sampleLayers(), allTrainable(), [])).toEqual(new Array(8).fill(""));
+  });
+
+  it("each trainable row shows its block's rate, and follows rate and freeze changes in place", () => {
+    const { model } = mount({ layers: sampleLayers(), frozen: allTrainable(), rates: [1e-5, 1e-4, 1e-3] });
+    const before = $$(".tw-lm-row");
+    expect(rateText(1)).toBe("1e-5");
+    expect(rateText(3)).toBe("1e-4");
+    expect(rateText(7)).toBe("1e-3");
+    expect(rateText(0)).toBe(""); // no parameters
+    expect(row(7).querySelector(".tw-lm-rate").title).toBe("learning rate 1e-3 (peak)");
+    model.fromPython("rates", [2e-5, 2e-4, 2e-3]);
+    expect(rateText(3)).toBe("2e-4");
+    model.fromPython("frozen", [F, F, F, F, F, F, T, T]);
+    expect(rateText(3)).toBe("");
+    expect(rateText(7)).toBe("2e-3");
+    $$(".tw-lm-row").forEach((r, k) => expect(r).toBe(before[k]));
+    expect(model.saves).toHaveLength(0);
   });
 });

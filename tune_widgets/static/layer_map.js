@@ -59,6 +59,22 @@ function toggleBlock(frozen, blocks, blockIndex) {
   }
   return next;
 }
+function formatRate(rate) {
+  const r = Number(rate);
+  if (!Number.isFinite(r) || r <= 0) return "";
+  const [mantissa, exponent] = r.toExponential(1).split("e");
+  return `${mantissa.replace(/\.0$/, "")}e${Number(exponent)}`;
+}
+function layerRates(layers, frozen, rates) {
+  const L = normalizeLayers(layers);
+  const f = arr(frozen);
+  const r = arr(rates);
+  return L.names.map((_, i) => {
+    const b = L.blocks[i];
+    if (f[i] || !(Number(L.params[i]) > 0) || !Number.isInteger(b)) return "";
+    return formatRate(r[b]);
+  });
+}
 function summarize(layers, frozen) {
   const L = normalizeLayers(layers);
   const n = L.names.length;
@@ -140,6 +156,7 @@ function render({ model, el }) {
   let rows = [];
   let markers = [];
   let uptos = [];
+  let rateCells = [];
   let shown = [];
   let groups = [];
   const collapsed = /* @__PURE__ */ new Set();
@@ -161,6 +178,7 @@ function render({ model, el }) {
     rows = new Array(n);
     markers = new Array(n);
     uptos = new Array(n);
+    rateCells = new Array(n);
     shown = new Array(n).fill(null);
     groups = [];
     anchor = null;
@@ -197,12 +215,14 @@ function render({ model, el }) {
         const typeEl = h(doc, "span", "tw-lm-type", typeName);
         typeEl.title = typeName;
         const paramsEl = h(doc, "span", "tw-lm-params", formatNumber(layers.params[i]));
+        const rateEl = h(doc, "span", "tw-lm-rate");
         const upto = h(doc, "button", "tw-lm-upto", "up to here");
         upto.type = "button";
         upto.title = UPTO_TITLE;
-        row.append(marker, nameEl, typeEl, paramsEl, upto);
+        row.append(marker, nameEl, typeEl, paramsEl, rateEl, upto);
         rowsEl.appendChild(row);
         rows[i] = row;
+        rateCells[i] = rateEl;
         markers[i] = marker;
         uptos[i] = upto;
       }
@@ -237,6 +257,16 @@ function render({ model, el }) {
       g.toggle.indeterminate = k > 0 && k < n;
     }
     summary.textContent = summaryText(layers, frozen);
+    applyRates(frozen);
+  }
+  function applyRates(frozen = currentFrozen()) {
+    const texts = layerRates(layers, frozen, model.get("rates"));
+    for (let i = 0; i < rateCells.length; i++) {
+      const cell = rateCells[i];
+      if (cell.textContent === texts[i]) continue;
+      cell.textContent = texts[i];
+      cell.title = texts[i] ? `learning rate ${texts[i]} (peak)` : "";
+    }
   }
   function applyFilter() {
     const q = filter.value;
@@ -338,7 +368,8 @@ function render({ model, el }) {
     ["change:layers", () => build()],
     ["change:frozen", () => applyFrozen()],
     ["change:error", () => applyError()],
-    ["change:busy", () => applyBusy()]
+    ["change:busy", () => applyBusy()],
+    ["change:rates", () => applyRates()]
   ];
   root.addEventListener("click", onClick);
   root.addEventListener("mousedown", onMouseDown);
@@ -358,8 +389,10 @@ var layer_map_default = { render };
 export {
   layer_map_default as default,
   formatNumber,
+  formatRate,
   freezeUpTo,
   groupByBlock,
+  layerRates,
   matchesFilter,
   normalizeFrozen,
   normalizeLayers,

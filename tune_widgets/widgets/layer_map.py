@@ -1,4 +1,5 @@
-"""The layer map: every layer of the session's model, clickable to freeze or unfreeze.
+"""The layer map: every layer of the session's model, clickable to freeze or unfreeze, with
+each trainable layer's learning rate (discriminative rates make them differ by block).
 
 The whole map is one compact synced structure (columns, not a widget per layer), so it stays
 smooth at 800+ layers. The browser sends the full `frozen` list; the session decides, and the
@@ -13,6 +14,12 @@ import traitlets
 from ..errors import TuneWidgetsError
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+def block_rates(payload, spec):
+    """Each block's peak learning rate, in the payload's block order (the `rates` trait)."""
+    factors = dict(spec.layer_rates)
+    return [spec.learning_rate * factors.get(name, 1.0) for name in payload["block_names"]]
 
 
 def layers_payload(rows):
@@ -39,6 +46,7 @@ class LayerMap(anywidget.AnyWidget):
     frozen = traitlets.List(traitlets.Bool()).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
+    rates = traitlets.List(traitlets.Float()).tag(sync=True)
 
     def __init__(self, session, **kwargs):
         super().__init__(**kwargs)
@@ -46,6 +54,7 @@ class LayerMap(anywidget.AnyWidget):
         self._following = False
         session.observe(self._show_session, names=["layers"])
         session.observe(self._show_busy, names=["training"])
+        session.observe(self._show_rates, names=["optimizer"])
         self.observe(self._frozen_from_browser, names=["frozen"])
         self._show_session()
         self.add_class("tw-layer-map")
@@ -57,8 +66,12 @@ class LayerMap(anywidget.AnyWidget):
             with self.hold_sync():
                 self.layers = layers_payload(rows)  # traitlets sends it only if it differs
                 self.frozen = [row.frozen for row in rows]
+                self._show_rates()
         finally:
             self._following = False
+
+    def _show_rates(self, change=None):
+        self.rates = block_rates(self.layers, self.session.optimizer)
 
     def _show_busy(self, change):
         self.busy = change["new"]
