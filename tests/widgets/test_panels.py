@@ -142,8 +142,8 @@ def test_dashboard_holds_every_panel_and_two_figures(cnn_session):
     figures = [w for w in walk(board) if isinstance(w, go.FigureWidget)]
     assert len(figures) == 2
     assert {type(p).__name__ for p in (board.model_panel, board.layer_map, board.optimizer_panel,
-                                       board.training_panel, board.evaluation_panel)} == {
-        "ModelPanel", "LayerMap", "OptimizerPanel", "TrainingPanel", "EvaluationPanel"}
+                                       board.training_panel, board.tuning_panel, board.evaluation_panel)} == {
+        "ModelPanel", "LayerMap", "OptimizerPanel", "TrainingPanel", "TuningPanel", "EvaluationPanel"}
 
 
 def test_long_runs_send_a_bounded_number_of_chart_points(cnn_session):
