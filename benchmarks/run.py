@@ -22,7 +22,7 @@ import tune_widgets as tw  # noqa: E402
 from tune_widgets.cache import plan_cache, run_prefix  # noqa: E402
 from tune_widgets.training import Callback  # noqa: E402
 from tune_widgets.widgets import Dashboard  # noqa: E402
-from tune_widgets.widgets.layer_map import layers_payload  # noqa: E402
+from tune_widgets.widgets.layer_map import block_rates, layers_payload  # noqa: E402
 
 
 def minilm_session(n_train, n_validation, sequence_length=64, batch_size=32):
@@ -35,9 +35,9 @@ def minilm_session(n_train, n_validation, sequence_length=64, batch_size=32):
     return session
 
 
-def plain_recipe(session, epochs, batch_size):
-    """The founding document's recipe in plain Keras: a frozen pretrained encoder, a Dense
-    softmax head, Adam, sparse categorical cross-entropy, `model.fit` with validation."""
+def recipe_model(session):
+    """The founding document's model in plain Keras: a frozen pretrained encoder (KerasHub),
+    mean pooling and a Dense softmax head. Returns (model, backbone)."""
     import keras_hub
 
     from tune_widgets.models import TokenPooling
@@ -48,7 +48,13 @@ def plain_recipe(session, epochs, batch_size):
     sequence = backbone(inputs)["sequence_output"]
     pooled = TokenPooling("mean")(sequence, inputs["padding_mask"])  # the same pooling as ours
     outputs = keras.layers.Dense(len(session.class_names), activation="softmax")(keras.layers.Dropout(0.1)(pooled))
-    model = keras.Model(inputs, outputs)
+    return keras.Model(inputs, outputs), backbone
+
+
+def plain_recipe(session, epochs, batch_size):
+    """The founding document's recipe in plain Keras: `recipe_model`, Adam, sparse categorical
+    cross-entropy, `model.fit` with validation."""
+    model, _ = recipe_model(session)
     model.compile(optimizer=keras.optimizers.Adam(5e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x, y = session._encoded["train"], session.train_data.labels
     xv, yv = session._encoded["validation"], session.validation_data.labels
@@ -96,6 +102,39 @@ def frozen_cases(quick):
                               "padded_seconds": padded_time,
                               "max_abs_difference": float(np.abs(np.asarray(bucketed) - np.asarray(padded)).max())}
     return cases
+
+
+def freeze_sweep(quick):
+    """The freeze sweep (head only, then the top 1, 2, 3 transformer layers trainable) ÷ the same
+    sweep by hand in plain Keras: per point, put the starting weights back, set the trainable
+    flags, recompile and fit with validation each epoch."""
+    n_train, n_val, points, epochs, batch = (64, 32, 2, 1, 32) if quick else (1000, 300, 4, 2, 32)
+    session = minilm_session(n_train, n_val)
+    model, backbone = recipe_model(session)
+    start = model.get_weights()
+    x, y = session._encoded["train"], session.train_data.labels
+    validation = (session._encoded["validation"], session.validation_data.labels)
+    blocks = [f"transformer_layer_{i}" for i in range(6)]
+    plain, plain_accuracy = 0.0, []
+    for top in range(points):
+        started = time.perf_counter()
+        model.set_weights(start)
+        backbone.trainable = True
+        for layer in backbone.layers:
+            layer.trainable = layer.name in blocks[len(blocks) - top:]
+        model.compile(optimizer=keras.optimizers.Adam(5e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch, verbose=0)
+        plain += time.perf_counter() - started
+        plain_accuracy.append(history.history["val_accuracy"][-1])
+    started = time.perf_counter()
+    result = session.sweep_freeze([blocks[len(blocks) - 1 - top] for top in range(points)], epochs=epochs,
+                                  batch_size=batch)
+    ours = time.perf_counter() - started
+    return {"ratio": plain / ours, "plain_seconds": plain, "tune_widgets_seconds": ours, "points": points,
+            "epochs": epochs, "train": n_train, "validation": n_val,
+            "plain_val_accuracy": [round(a, 3) for a in plain_accuracy],
+            "tune_widgets_val_accuracy": [round(p.value, 3) for p in result.points],
+            "cache_seconds": round(sum(p.cache_seconds for p in result.points), 2)}
 
 
 def digits_session():
@@ -186,8 +225,10 @@ def layer_map_payload():
     payload = layers_payload(session.layers)
     frozen = [row.frozen for row in session.layers]
     size = len(json.dumps(payload, separators=(",", ":"))) + len(json.dumps(frozen, separators=(",", ":")))
+    rates = block_rates(payload, session.optimizer.replace(layer_rates=(("block1", 0.01),)))
     return {"ratio": float(size), "bytes": size, "layers": len(session.layers),
-            "frozen_update_bytes": len(json.dumps(frozen, separators=(",", ":")))}
+            "frozen_update_bytes": len(json.dumps(frozen, separators=(",", ":"))),
+            "rates_bytes": len(json.dumps(rates, separators=(",", ":")))}
 
 
 def main(argv=None):
@@ -201,6 +242,7 @@ def main(argv=None):
     cases["refreeze"] = refreeze()
     cases["stop_latency"] = stop_latency()
     cases["layer_map_payload"] = layer_map_payload()
+    cases["freeze_sweep"] = freeze_sweep(args.quick)
     print(f"{'case':<20} {'ratio':>10}  details")
     for name, case in cases.items():
         details = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in case.items()

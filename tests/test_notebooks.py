@@ -7,9 +7,11 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+MARKS = {"04_tuning_tools.ipynb": [pytest.mark.tuning]}  # `pytest -m tuning` runs the tools' notebook too
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", [pytest.param(p, marks=MARKS.get(p.name, [])) for p in NOTEBOOKS],
+                         ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_without_errors(path, monkeypatch):
     monkeypatch.setenv("TUNE_WIDGETS_QUICK", "1")
     notebook = nbformat.read(path, as_version=4)

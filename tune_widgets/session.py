@@ -25,8 +25,7 @@ from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, sele
 from .models import HeadSpec, build_classifier, load_backbone
 from .optim import OptimizerSpec, build_optimizer
 from .training import CancelFit, Progress, RunRecord, Trainer, final_progress, fit_stage
-from .tuning import lr_find, sweep
-from .tuning import unfreezing
+from .tuning import lr_find, sweep, unfreezing
 from .tuning import rates as discriminative
 
 ALL = slice(None)
@@ -429,7 +428,7 @@ class Session(traitlets.HasTraits):
         `epochs` with the body unfrozen at half the rate, spread by `lowest` (see set_rates).
         unfreeze="gradual" unfreezes one block per epoch from the top instead. One run per
         phase, marked config["phase"]; the optimizer spec is put back afterwards. See
-        `tuning/unfreeze.py`."""
+        `tuning/unfreezing.py`."""
         return unfreezing.fine_tune(self, epochs, frozen_epochs, unfreeze=unfreeze, learning_rate=learning_rate,
                                     lowest=lowest, batch_size=batch_size, seed=seed, callbacks=callbacks,
                                     background=background)

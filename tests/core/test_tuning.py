@@ -290,6 +290,16 @@ def test_sweep_starts_every_point_from_the_same_weights_and_puts_everything_back
     assert sorted(cnn_session.plan.frozen) == sorted(result.best.frozen)
 
 
+def test_stop_ends_the_sweep_at_the_point_it_stopped(cnn_session):
+    plan, start = cnn_session.plan, WeightSnapshot.of(cnn_session.model)
+    cnn_session.observe(lambda change: change["new"].get("status") == "running" and cnn_session.stop(),
+                        names=["progress"])  # Stop clicked as soon as the first point trains
+    result = cnn_session.sweep_freeze(epochs=3, background=True).result(60)
+    assert result.ended == "stopped" and [p.status for p in result.points] == ["stopped"]
+    assert len(cnn_session.runs) == 1 and cnn_session.freeze_sweep is result
+    assert start.equals(cnn_session.model) and cnn_session.plan == plan
+
+
 def test_sweep_points_as_freeze_to_selectors(cnn_session):
     from tune_widgets.tuning.sweep import SweepPoint, SweepResult, cut_points
 
