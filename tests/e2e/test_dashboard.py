@@ -5,6 +5,7 @@ The notebook is opened and run once for the module; the tests below share its ke
 file order (each leaves the session as the next one expects).
 """
 
+import re
 import time
 
 import pytest
@@ -105,8 +106,6 @@ def test_click_and_shift_click_change_rows_and_the_session(dash):
 
 
 def _class_re(name):
-    import re
-
     return re.compile(rf"(^|\s){re.escape(name)}(\s|$)")
 
 
@@ -203,6 +202,31 @@ def test_invalid_learning_rate_shows_its_message(dash):
     text.press("Enter")
     expect(error).to_have_text("", timeout=15000)
     assert dash.python("session.optimizer.learning_rate") == 0.002
+
+
+def test_rate_spread_shows_on_the_map_and_find_lr_draws_its_curve(dash):
+    page = dash.page
+    panel = f"{DASH} .tw-optimizer-panel"
+    names = dash.python("[row.name for row in session.layers]", setup='session.freeze_to("transformer_layer_4")')
+    top, head, frozen = (names.index(name) for name in ("transformer_layer_5", "head_dense", "transformer_layer_4"))
+    page.locator(f"{panel} .tw-rate-spread select").select_option(label="lowest block ÷100")
+    _until(lambda: dash.python("len(session.optimizer.layer_rates)"), bool, 15, "the rates to reach the session")
+    rate = lambda index: row(page, index).locator(".tw-lm-rate")  # noqa: E731
+    expect(rate(head)).to_have_text(re.compile(r"^\d(\.\d)?e-\d+$"), timeout=15000)
+    expect(rate(top)).to_have_text(re.compile(r"^\d(\.\d)?e-\d+$"))
+    assert rate(top).text_content() != rate(head).text_content()  # the block below the head learns slower
+    expect(rate(frozen)).to_have_text("")
+
+    dash.python("session.optimizer.layer_rates", setup='session.freeze_to("transformer_layer_5")')
+    page.locator(f"{panel} .tw-find-lr").click()
+    expect(page.locator(f"{panel} .tw-lr-finder svg polyline")).to_have_count(1, timeout=120000)
+    expect(page.locator(f"{panel} .tw-lr-finder .tw-lr-suggestion")).to_have_count(1)
+    suggestion = dash.python("session.lr_finder.suggestion")
+    assert dash.python("session.runs[-1].config['purpose']") == "lr_find"
+    page.locator(f"{panel} .tw-use-lr").click()
+    _until(lambda: dash.python("session.optimizer.learning_rate"), lambda lr: lr == suggestion, 15,
+           "the suggested rate to be used")
+    expect(page.locator(f"{panel} .tw-error")).to_have_text("")
 
 
 JS_RENDER_TIME = """async (a) => {

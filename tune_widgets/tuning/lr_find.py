@@ -17,7 +17,6 @@ import dataclasses
 import math
 
 import keras
-import numpy as np
 
 from ..errors import ConfigError
 from ..snapshot import WeightSnapshot
@@ -74,13 +73,13 @@ class LRFinder(Callback):
 
     order = 20
 
-    def __init__(self, model, start, end, steps, divergence=4.0, smoothing=None):
+    def __init__(self, model, start, end, steps, divergence=4.0):
         super().__init__()
         self.whole, self.snapshot = model, WeightSnapshot.of(model)
         self.schedule = ExponentialRates(start, end, steps)
         self.divergence = divergence
-        # about half the sweep's width of averaging: fastai's 0.98 at its 100 steps
-        self.smoothing = smoothing if smoothing is not None else min(0.98, max(0.8, 1 - 2 / steps))
+        # a moving average over about half the sweep: fastai's 0.98 at its 100 steps
+        self.smoothing = min(0.98, max(0.8, 1 - 2 / steps))
         self.rates, self.losses, self.smoothed, self.ended = [], [], [], "stopped"
         self._average = 0.0
 
