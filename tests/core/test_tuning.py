@@ -108,7 +108,8 @@ def test_lr_finder_bad_input_changes_nothing(cnn_session, kwargs, words):
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
 def test_every_optimizer_scales_each_groups_update_not_its_gradient(optimizer):
     fast, slow = (keras.Variable(np.full(3, 2.0), dtype="float64", name=name) for name in ("fast", "slow"))
-    spec = tw.OptimizerSpec(optimizer, 0.1, weight_decay=0.05 if optimizer == "adamw" else 0.0)
+    spec = tw.OptimizerSpec(optimizer, 0.1, weight_decay=0.05 if optimizer == "adamw" else 0.0,
+                            schedule="cosine")  # the factor multiplies whatever rate the schedule gives
     built = build_optimizer(spec, 10, factors={id(slow): 0.01})
     gradient = np.array([0.5, -2.0, 1e-3])
     built.apply_gradients([(gradient, fast), (gradient, slow)])

@@ -83,10 +83,6 @@ def _check_factor(name, value):
         raise ConfigError(f"{name} must be a positive multiplier of the learning rate (like 0.01), got {value!r}.")
 
 
-def block_factors(layer_rates):
-    return dict(layer_rates)
-
-
 def lowest_factor(layers, layer_rates):
     """The `lowest` that `geometric` turns into these rates (1.0 for none), or None when they
     are not a geometric spread (set per block)."""
@@ -99,7 +95,7 @@ def lowest_factor(layers, layer_rates):
 def variable_factors(model, layers, layer_rates):
     """{id(variable): factor} for the trainable variables of `model` (the whole model or the
     suffix the cache trains) whose block has a factor other than 1."""
-    factors = block_factors(layer_rates)
+    factors = dict(layer_rates)
     blocks = {row.name: row.block for row in layers}
     found = {}
     for layer in model.layers:
