@@ -3,24 +3,29 @@
 When the frozen layers form a prefix of the graph they are deterministic (they run in inference
 mode), so their outputs can be computed once per dataset instead of once per epoch. The prefix
 extends over later weightless, deterministic layers (a pooling), so a fully frozen encoder caches
-one vector per example. Text is run sorted by length, each batch trimmed to its longest row
-(rounded up to a multiple of 8): attention under the padding mask gives the same values at real
-tokens, and the positions past a row's length are masked out downstream.
+one vector per example. Text runs length-bucketed (see bucketing.py) and hidden states are
+stored trimmed. Features that would take more than MEMORY_SHARE of the available memory go to a
+memory-mapped file in a temporary folder instead; without the disk space either, the fit trains
+uncached and says why.
 """
 
 import dataclasses
+import hashlib
+import math
+import shutil
+import tempfile
 import time
-import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
+import psutil
 
+from . import bucketing
 from .models import FineTuneModel, input_names
 
 STOCHASTIC = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
               keras.layers.AlphaDropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D)
-MEMORY_BUDGET = 2 * 1024**3  # bytes of cached features; above it, train the normal way
+MEMORY_SHARE = 0.5  # of the memory available when the cache is built; above it, features spill to disk
 
 
 @dataclasses.dataclass
@@ -77,49 +82,132 @@ def plan_cache(model):
 
 class FeatureCache:
     """The frozen prefix's outputs for the session's data, kept while the plan, the model and
-    the encoded data stay the same, and recomputed (or refused, with the reason) otherwise."""
+    the encoded data stay the same, and recomputed (or refused, with the reason) otherwise.
 
-    def __init__(self, budget=MEMORY_BUDGET):
+    `budget`: bytes of features to hold in memory; None follows the machine (MEMORY_SHARE of
+    the memory available when the features are computed).
+    """
+
+    def __init__(self, budget=None):
         self.budget = budget
-        self.key, self.features, self.seconds, self.bytes = None, None, 0.0, 0
+        self.key, self.features, self.info = None, None, {}
         self.cut_key, self.cut = None, (None, "")
+        self._spill = None  # the temporary folder of spilled features, removed with them
 
     def prepare(self, model, freeze_plan, encoded, batch_size, report=None):
         """(model to train, its train inputs, its validation inputs, info for the run record).
 
         `encoded` holds the whole model's "train" and "validation" inputs. With a usable prefix
-        the result is the suffix on cached features, else the whole model on `encoded`.
-        `report(done, total)` is called as examples pass the prefix; it may raise to cancel.
+        the result is the suffix on cached features, else the whole model on `encoded` (as
+        model inputs, see `bucketing.as_inputs`). `report(done, total)` is called as examples
+        pass the prefix; it may raise to cancel.
         """
-        whole = (model, encoded["train"], encoded["validation"])
-        if (freeze_plan, id(model)) != self.cut_key:  # each plan_cache adds graph nodes: one per plan
-            self.cut_key, self.cut = (freeze_plan, id(model)), plan_cache(model)
-        plan, reason = self.cut
+        names = input_names(model)
+        whole = (model, bucketing.as_inputs(encoded["train"], names), bucketing.as_inputs(encoded["validation"], names))
+        plan, reason = self.cut_for(model, freeze_plan)
         if plan is None:
             return (*whole, {"used": False, "reason": reason})
-        key = (freeze_plan, id(model), id(encoded["train"]), id(encoded["validation"]))
+        key = self._key(plan, freeze_plan, model, encoded)
         if key != self.key:
-            started = time.perf_counter()
-            counts = [_count(encoded[part]) for part in ("train", "validation")]
-            features, offset = [], 0
-            for part, count in zip(("train", "validation"), counts):
-                progress = None if report is None else (lambda done, _n, base=offset: report(base + done, sum(counts)))
-                features.append(compute_features(plan, encoded[part], batch_size * 2, progress))
-                offset += count
-            size = sum(nbytes(f) for f in features)
-            if size > self.budget:
-                return (*whole, {"used": False, "reason": f"cached features would take {size / 1e9:.1f} GB, "
-                                                          f"over the {self.budget / 1e9:.1f} GB budget"})
-            self.key, self.features = key, features
-            self.seconds, self.bytes = time.perf_counter() - started, size
+            refusal = self._compute(plan, key, encoded, batch_size, report)
+            if refusal:
+                return (*whole, {"used": False, "reason": refusal})
         train, validation = self.features
-        return plan.suffix, train, validation, {
-            "used": True, "cut": plan.cut_names, "cached_layers": len(plan.prefix_layers),
-            "seconds": round(self.seconds, 3), "bytes": self.bytes}
+        return plan.suffix, train, validation, dict(self.info)
+
+    def cut_for(self, model, freeze_plan):
+        """(CachePlan, "") for the model as frozen now, or (None, reason); one per plan, since
+        each cut adds graph nodes to the model's layers."""
+        if (freeze_plan, id(model)) != self.cut_key:
+            self.cut_key, self.cut = (freeze_plan, id(model)), plan_cache(model)
+        return self.cut
+
+    def cached(self, model, freeze_plan, encoded):
+        """(suffix, train features, validation features) when the cache holds this model,
+        plan and data, else None: evaluation reuses them instead of rerunning the prefix."""
+        plan, _ = self.cut_for(model, freeze_plan)
+        if plan is None or self.key != self._key(plan, freeze_plan, model, encoded):
+            return None
+        return (plan.suffix, *self.features)
+
+    @staticmethod
+    def _key(plan, freeze_plan, model, encoded):
+        """What the features depend on: the plan, the model, the data, and the prefix's weights
+        (a restore or a reset can change frozen weights in place)."""
+        return (freeze_plan, id(model), id(encoded["train"]), id(encoded["validation"]), fingerprint(plan.prefix))
+
+    def _compute(self, plan, key, encoded, batch_size, report):
+        """Run the prefix over both parts; returns a refusal reason, or "" once stored."""
+        started = time.perf_counter()
+        parts = [bucketing.as_inputs(encoded[part], input_names(plan.prefix)) for part in ("train", "validation")]
+        size = sum(feature_bytes(plan, inputs) for inputs in parts)
+        budget = self.budget if self.budget is not None else int(psutil.virtual_memory().available * MEMORY_SHARE)
+        allocate, spill = None, None
+        self.key, self.features, self._spill = None, None, None  # free the old features first
+        if size > budget:
+            spill = tempfile.TemporaryDirectory(prefix="tune-widgets-cache-")
+            free = shutil.disk_usage(spill.name).free
+            if size > free * 0.9:
+                spill.cleanup()
+                return (f"cached features would take {size / 1e9:.2f} GB: over the memory budget "
+                        f"({budget / 1e9:.2f} GB) and the free disk ({free / 1e9:.2f} GB)")
+            allocate = _memory_mapped(spill.name)
+        total, done = sum(len(inputs[0]) for inputs in parts), 0
+        features = []
+        for inputs in parts:
+            progress = None if report is None else (lambda n, _count, base=done: report(base + n, total))
+            features.append(compute_features(plan, inputs, batch_size * 2, progress, allocate))
+            done += len(inputs[0])
+        self.key, self.features, self._spill = key, features, spill
+        self.info = {"used": True, "cut": plan.cut_names, "cached_layers": len(plan.prefix_layers),
+                     "seconds": round(time.perf_counter() - started, 3), "bytes": size}
+        if spill is not None:
+            self.info["spilled"] = (f"{size / 1e9:.2f} GB of features exceed the memory budget "
+                                    f"({budget / 1e9:.2f} GB): kept in a memory-mapped file in {spill.name}")
+        return ""
 
 
-def _count(x):
-    return len(next(iter(x.values())) if isinstance(x, dict) else x)
+def compute_features(cache_plan, inputs, batch_size=32, report=None, allocate=None):
+    """The suffix's inputs: prefix outputs computed once, raw inputs passed through.
+
+    `inputs` are the whole model's inputs in order (see `bucketing.as_inputs`).
+    """
+    raw = dict(zip(input_names(cache_plan.prefix), inputs))
+    outputs = iter(bucketing.infer(cache_plan.prefix, inputs, batch_size, report, ragged=True, allocate=allocate))
+    return [raw[name] if name in raw else next(outputs) for name in cache_plan.cut_names]
+
+
+def feature_bytes(cache_plan, inputs):
+    """Bytes the prefix's outputs for `inputs` will take, known before running it."""
+    count, lengths = len(inputs[0]), bucketing.lengths_of(inputs)
+    total = 0
+    for tensor in cache_plan.prefix.outputs:
+        tail, dtype = tuple(tensor.shape[1:]), tensor.dtype
+        if lengths is not None and len(tail) >= 2:
+            limit = max(v.array.shape[1] for v in inputs if isinstance(v, bucketing.Padded))
+            total += bucketing.Ragged.size(lengths, limit, tail[1:], dtype)
+        else:
+            total += count * math.prod(tail) * np.dtype(dtype).itemsize
+    return total
+
+
+def fingerprint(model):
+    """A digest of every weight of `model`, bit for bit (about 60 ms for 60 MB here)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).data)
+    return digest.hexdigest()
+
+
+def _memory_mapped(folder):
+    """An allocator of zero-filled arrays backed by files in `folder`."""
+    serial = iter(range(1 << 30))
+
+    def allocate(shape, dtype):
+        path = f"{folder}/features-{next(serial)}.npy"
+        return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))
+
+    return allocate
 
 
 def _suffix_model(model, cut):
@@ -140,60 +228,3 @@ def _suffix_model(model, cut):
 
 def _parents(node):
     return [t._keras_history.operation for t in node.input_tensors]
-
-
-def compute_features(cache_plan, x, batch_size=32, report=None):
-    """The suffix's inputs for `x`: prefix outputs computed once, raw inputs passed through."""
-    inputs = x if isinstance(x, dict) else {input_names(cache_plan.prefix)[0]: x}
-    raw = {name: inputs[name] for name in cache_plan.cut_names if name in inputs}
-    outputs = run_prefix(cache_plan.prefix, inputs, batch_size, report)
-    computed = iter(outputs)
-    return [raw[name] if name in raw else next(computed) for name in cache_plan.cut_names]
-
-
-def run_prefix(prefix, inputs, batch_size=32, report=None):
-    """Prefix outputs for every example, in the original order; text is length-bucketed."""
-    count = len(next(iter(inputs.values())))
-    mask = inputs.get("padding_mask")
-    lengths = mask.sum(axis=1) if mask is not None else None
-    order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(count)
-    call, names = _inference_function(prefix), input_names(prefix)
-    results = None
-    for start in range(0, count, batch_size):
-        index = order[start:start + batch_size]
-        batch = {name: value[index] for name, value in inputs.items()}
-        if lengths is not None:
-            width = min(int(-(-lengths[index].max() // 8) * 8), mask.shape[1])
-            batch = {name: value[:, :width] if value.ndim == 2 and value.shape[1] == mask.shape[1] else value
-                     for name, value in batch.items()}
-        outputs = [np.asarray(o) for o in keras.tree.flatten(call([batch[name] for name in names]))]
-        if results is None:
-            results = [np.zeros((count, *_full_shape(o, mask)), dtype=o.dtype) for o in outputs]
-        for target, output in zip(results, outputs):
-            target[(index, *[slice(0, s) for s in output.shape[1:]])] = output
-        if report is not None:
-            report(min(start + batch_size, count), count)
-    return results
-
-
-_INFERENCE = weakref.WeakKeyDictionary()
-
-
-def _inference_function(prefix):
-    """The prefix in inference mode, traced once for any batch size and sequence length."""
-    if prefix not in _INFERENCE:
-        signature = [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in prefix.inputs]
-        _INFERENCE[prefix] = tf.function(lambda inputs: prefix(inputs, training=False), input_signature=[signature])
-    return _INFERENCE[prefix]
-
-
-def _full_shape(output, mask):
-    """Per-example shape with the sequence axis restored to the padded length."""
-    shape = list(output.shape[1:])
-    if mask is not None and output.ndim >= 3:
-        shape[0] = mask.shape[1]
-    return shape
-
-
-def nbytes(features):
-    return sum(int(np.asarray(f).nbytes) for f in features)

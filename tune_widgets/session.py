@@ -16,13 +16,14 @@ import keras
 import numpy as np
 import traitlets
 
+from . import acceleration, bucketing
 from . import data as data_module
 from . import saving
 from .cache import FeatureCache
 from .errors import ConfigError, StateError, TuneWidgetsError, TuneWidgetsWarning
 from .evaluation import report
 from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
-from .models import HeadSpec, build_classifier, load_backbone
+from .models import HeadSpec, build_classifier, input_names, load_backbone
 from .optim import OptimizerSpec, build_optimizer
 from .training import CancelFit, Progress, RunRecord, Trainer, final_progress, fit_stage
 from .tuning import lr_find, sweep, unfreezing
@@ -280,17 +281,19 @@ class Session(traitlets.HasTraits):
 
     # ---- training ----------------------------------------------------------------------------
 
-    def compile(self, total_steps=1, model=None):
+    def compile(self, total_steps=1, model=None, jit_compile=False):
         """Apply the plan and compile with a fresh optimizer. `fit` does this itself, every time,
         so a freeze change can never be trained with a stale compiled graph."""
         apply_plan(self._require_model(), self.plan)
         model = model or self.model
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=self._outputs_logits)
         factors = discriminative.variable_factors(model, self.layers, self.optimizer.layer_rates)
-        model.compile(optimizer=build_optimizer(self.optimizer, total_steps, factors), loss=loss, metrics=["accuracy"])
+        model.compile(optimizer=build_optimizer(self.optimizer, total_steps, factors), loss=loss, metrics=["accuracy"],
+                      jit_compile=jit_compile)
         return model
 
-    def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False, cache="auto", tags=None):
+    def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False, cache="auto", tags=None,
+            jit_compile=False, mixed_precision=False):
         """Train for `epochs`; returns the RunRecord (a Future of it with background=True).
 
         In the background the kernel stays free: `stop()` ends the fit within one batch.
@@ -299,7 +302,11 @@ class Session(traitlets.HasTraits):
         tags: plain data added to the run's config, saying what the run was for: the tuning
         tools set "purpose" ("train" unless said otherwise; "lr_find" for the LR finder, whose
         weights are put back), "phase" (fine_tune) and "sweep".
+        jit_compile (XLA) and mixed_precision (bfloat16 compute) are off by default: on our CPU
+        neither made fine-tuning faster (see acceleration.py and the README's benchmark table).
         """
+        if mixed_precision:
+            acceleration.check_mixed_precision()
         with self._lock:
             batch_size = self.check_ready(batch_size)
             if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
@@ -310,6 +317,7 @@ class Session(traitlets.HasTraits):
                 raise ConfigError(f"Run tags {clashes} would replace the fit's own settings: name them otherwise.")
             run = RunRecord(config={**config, **(tags or {})},
                             total_steps=-(-len(self.train_data) // batch_size) * epochs)
+            run.config.update(jit_compile=bool(jit_compile), mixed_precision=bool(mixed_precision))
             self._stop_requested = threading.Event()
             self.progress = {}
             self.runs = [*self.runs, run]
@@ -338,8 +346,9 @@ class Session(traitlets.HasTraits):
                               validation=(validation_x, self.validation_data.labels),
                               callbacks=[Progress(self._report_progress), *callbacks])
             with fit_stage(run, "compiling the model"):
-                self.compile(run.total_steps, model)
-            with fit_stage(run, "training"):
+                self.compile(run.total_steps, model, jit_compile=run.config["jit_compile"])
+            with fit_stage(run, "training", acceleration.JIT_ADVICE if run.config["jit_compile"] else ""), \
+                    acceleration.mixed_precision(model, run.config["mixed_precision"]):
                 return trainer.fit()
         except CancelFit:
             run.status = "stopped"
@@ -370,7 +379,9 @@ class Session(traitlets.HasTraits):
         """(model, train inputs, validation inputs, cache info): the suffix on cached features
         when the frozen prefix can be cached, else the whole model on the encoded data."""
         if not cache:
-            return self.model, self._encoded["train"], self._encoded["validation"], {"used": False, "reason": "cache=False"}
+            names = input_names(self.model)
+            return (self.model, *(bucketing.as_inputs(self._encoded[part], names) for part in ("train", "validation")),
+                    {"used": False, "reason": "cache=False"})
         started = time.perf_counter()
 
         def report(done, total):
@@ -452,7 +463,9 @@ class Session(traitlets.HasTraits):
                 raise StateError("There is no validation data: call set_data(...) or pass data.")
             if self.head_mismatch:
                 raise StateError(self.head_mismatch)
-            held, x, name = self.validation_data, self._encoded["validation"], name or "validation"
+            held, name = self.validation_data, name or "validation"
+            cached = self._feature_cache.cached(model, self.plan, self._encoded)
+            model, x = (cached[0], cached[2]) if cached else (model, self._encoded["validation"])
         else:
             class_names = self.train_data.class_names if self.train_data is not None else None
             held = data_module.labelled(data, labels, class_names=class_names)
@@ -472,7 +485,9 @@ class Session(traitlets.HasTraits):
         return self._probabilities(model, data_module.encode(raw, self.backbone))
 
     def _probabilities(self, model, x):
-        output = model.predict(x, batch_size=self.batch_size * 2, verbose=0)
+        """Class probabilities, computed length-bucketed for text (see bucketing.infer)."""
+        inputs = bucketing.as_inputs(x, input_names(model)) if not isinstance(x, list) else x
+        output = bucketing.infer(model, inputs, batch_size=self.batch_size * 2)[0]
         if self._outputs_logits:
             output = keras.ops.convert_to_numpy(keras.ops.softmax(output, axis=-1))
         return np.asarray(output)

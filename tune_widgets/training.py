@@ -17,6 +17,7 @@ import uuid
 import keras
 import tensorflow as tf
 
+from . import bucketing
 from .errors import FitError, TuneWidgetsError
 
 
@@ -123,8 +124,10 @@ class Validation(Callback):
 
     def __init__(self, x, y, batch_size):
         super().__init__()
-        x = tuple(x) if isinstance(x, list) else x  # several inputs: a tuple, as Keras expects
-        self.data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).cache()
+        if bucketing.lengths_of(x) is not None:  # text: batches of similar length, trimmed
+            self.data = bucketing.Batches(x, y, batch_size, shuffle=False)
+        else:
+            self.data = tf.data.Dataset.from_tensor_slices((_packed(x), y)).batch(batch_size).cache()
 
     def on_epoch_end(self, epoch, logs=None):
         if self.trainer.stop_requested.is_set() or not self.trainer.validate or logs is None:
@@ -195,14 +198,24 @@ class Trainer:
         try:
             if self.seed is not None:
                 keras.utils.set_random_seed(self.seed)
-            self.model.fit(self.x, self.y, epochs=self.epochs, batch_size=self.batch_size,
-                           callbacks=self.callbacks, verbose=0, shuffle=True)
+            if bucketing.lengths_of(self.x) is not None:  # text: batches of similar length, trimmed
+                feed = bucketing.Batches(self.x, self.y, self.batch_size, shuffle=True, seed=self.seed)
+                self.model.fit(feed, epochs=self.epochs, callbacks=self.callbacks, verbose=0)
+            else:
+                self.model.fit(_packed(self.x), self.y, epochs=self.epochs, batch_size=self.batch_size,
+                               callbacks=self.callbacks, verbose=0, shuffle=True)
             self.run.status = "stopped" if self.stop_requested.is_set() else "completed"
         finally:
             self.run.duration = time.perf_counter() - self.started
             for callback in self.callbacks:
                 callback.after_fit()
         return self.run
+
+
+def _packed(x):
+    """A model's inputs as Keras takes them: one array, or a tuple of several."""
+    x = list(x) if isinstance(x, (list, tuple)) else [x]
+    return x[0] if len(x) == 1 else tuple(x)
 
 
 def final_progress(run, last):

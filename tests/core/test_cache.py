@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.cache import plan_cache, run_prefix
+from tune_widgets import bucketing
+from tune_widgets.cache import plan_cache
+from tune_widgets.models import input_names
 
 
 def test_cached_and_uncached_training_end_with_the_same_weights(cnn_session):
@@ -61,11 +63,15 @@ def test_length_bucketed_prefix_matches_a_padded_predict(minilm):
     plan, reason = plan_cache(session.model)
     assert plan is not None, reason
     x = session._encoded["train"]
-    bucketed = run_prefix(plan.prefix, x, batch_size=8)[0]
+    inputs = bucketing.as_inputs(x, input_names(plan.prefix))
+    bucketed = bucketing.infer(plan.prefix, inputs, batch_size=8)[0]
+    stored = bucketing.infer(plan.prefix, inputs, batch_size=8, ragged=True)[0]
     padded = plan.prefix.predict(x, batch_size=8, verbose=0)
     real = x["padding_mask"].astype(bool)
     np.testing.assert_allclose(bucketed[real], padded[real], atol=2e-5)
     assert bucketed.shape == padded.shape
+    np.testing.assert_array_equal(stored.padded()[real], bucketed[real])
+    assert stored.nbytes < 0.75 * padded.nbytes  # trimmed rows: tweets are short
 
 
 def test_stop_during_the_cache_pass_ends_the_fit_before_training(cnn_session):
