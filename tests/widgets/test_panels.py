@@ -177,3 +177,16 @@ def test_model_panel_shows_a_head_that_does_not_fit_the_data_until_replaced(digi
     panel.classes.value = 0  # 0 = from the data
     panel.apply_head.click()
     assert panel.error_text == "" and "tw-head-mismatch" not in panel.counts.value
+
+
+def test_training_panel_passes_the_acceleration_options_and_shows_their_refusal(cnn_session, monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    panel = TrainingPanel(cnn_session, epochs=1)
+    panel.mixed_precision.value = True
+    panel.train.click()
+    assert "bfloat16 matrix kernels" in panel.error_text and cnn_session.runs == []
+    panel.mixed_precision.value = False
+    panel.jit_compile.value = True
+    panel.train.click()
+    run = panel.future.result(60)
+    assert run.config["jit_compile"] is True and run.status == "completed"
