@@ -119,16 +119,16 @@ def batch_widths(lengths, batches, limit):
     return [int(rounded(lengths[index].max(), limit)) for index in batches]
 
 
-class Batches(keras.utils.PyDataset):
+class Batches:
     """Batches of similar length for `model.fit`/`evaluate`, each trimmed to its longest row.
 
     With `shuffle`, every epoch shuffles the examples, sorts each group of GROUP batches by
     length, cuts it into batches and shuffles their order (seeded by `seed` and the epoch);
-    every example appears once per epoch. Without, batches follow length order.
+    every example appears once per epoch. Without, batches follow length order. Iterating gives
+    one epoch and moves on to the next; `dataset()` is what Keras takes.
     """
 
     def __init__(self, inputs, y, batch_size, shuffle=True, seed=None):
-        super().__init__()
         self.inputs, self.y, self.batch_size = list(inputs), y, batch_size
         self.lengths = lengths_of(self.inputs)
         self.limit = max((v.limit if isinstance(v, Ragged) else v.array.shape[1])
@@ -161,10 +161,32 @@ class Batches(keras.utils.PyDataset):
         x = take(self.inputs, index, width)
         return x if self.y is None else (x, self.y[index])
 
-    def on_epoch_end(self):
+    def __iter__(self):
+        for position in range(len(self)):
+            yield self[position]
+        self.next_epoch()
+
+    def next_epoch(self):
         if self.shuffle:
             self.epoch += 1
             self.batches = self._form(self.epoch)
+
+    def dataset(self):
+        """A tf.data.Dataset of one epoch per iteration, its sequence axes left unknown, so Keras
+        traces one step function for every width (it would guess fixed shapes from a PyDataset's
+        first batches)."""
+        def spec(value):
+            if is_sequence(value):
+                tail = value.tail_shape if isinstance(value, Ragged) else value.array.shape[2:]
+                dtype = value.dtype if isinstance(value, Ragged) else value.array.dtype
+                return tf.TensorSpec((None, None, *tail), dtype)
+            return tf.TensorSpec((None, *np.shape(value)[1:]), np.asarray(value[:1]).dtype)
+
+        x = [spec(value) for value in self.inputs]
+        x = x[0] if len(x) == 1 else tuple(x)
+        signature = x if self.y is None else (x, tf.TensorSpec((None, *np.shape(self.y)[1:]), np.asarray(self.y).dtype))
+        dataset = tf.data.Dataset.from_generator(lambda: iter(self), output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 
 
 def infer(model, inputs, batch_size=64, report=None, ragged=False, allocate=None):

@@ -125,7 +125,7 @@ class Validation(Callback):
     def __init__(self, x, y, batch_size):
         super().__init__()
         if bucketing.lengths_of(x) is not None:  # text: batches of similar length, trimmed
-            self.data = bucketing.Batches(x, y, batch_size, shuffle=False)
+            self.data = bucketing.Batches(x, y, batch_size, shuffle=False).dataset()
         else:
             self.data = tf.data.Dataset.from_tensor_slices((_packed(x), y)).batch(batch_size).cache()
 
@@ -200,7 +200,7 @@ class Trainer:
                 keras.utils.set_random_seed(self.seed)
             if bucketing.lengths_of(self.x) is not None:  # text: batches of similar length, trimmed
                 feed = bucketing.Batches(self.x, self.y, self.batch_size, shuffle=True, seed=self.seed)
-                self.model.fit(feed, epochs=self.epochs, callbacks=self.callbacks, verbose=0)
+                self.model.fit(feed.dataset(), epochs=self.epochs, callbacks=self.callbacks, verbose=0, shuffle=False)
             else:
                 self.model.fit(_packed(self.x), self.y, epochs=self.epochs, batch_size=self.batch_size,
                                callbacks=self.callbacks, verbose=0, shuffle=True)

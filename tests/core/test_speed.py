@@ -65,11 +65,13 @@ def test_bucketed_batches_cover_every_example_once_per_epoch():
             seen += labels.tolist()
         assert sorted(seen) == list(range(203))
         orders.append(seen)
-        feed.on_epoch_end()
+        feed.next_epoch()
     assert orders[0] != orders[1] != orders[2]  # reshuffled every epoch
     again = bucketing.Batches(inputs, np.arange(203), batch_size=8, seed=3)
     assert [b.tolist() for b in again.batches] == [b.tolist() for b in bucketing.Batches(
         inputs, np.arange(203), batch_size=8, seed=3).batches]  # seeded
+    (ids_spec, mask_spec), label_spec = feed.dataset().element_spec
+    assert ids_spec.shape.as_list() == mask_spec.shape.as_list() == [None, None]  # one trace for every width
     padded_work = len(feed) * 8 * 64
     trimmed_work = sum(feed[i][0][0].shape[0] * feed[i][0][0].shape[1] for i in range(len(feed)))
     assert trimmed_work < 0.75 * padded_work  # similar lengths together: little padding left
