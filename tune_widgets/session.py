@@ -25,9 +25,11 @@ from .evaluation import report
 from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
 from .models import HeadSpec, build_classifier, input_names, load_backbone
 from .optim import OptimizerSpec, build_optimizer
+from .reset import StartingPoint
 from .training import CancelFit, Progress, RunRecord, Trainer, final_progress, fit_stage
 from .tuning import lr_find, sweep, unfreezing
 from .tuning import rates as discriminative
+from .user_models import preprocessing_module
 
 ALL = slice(None)
 
@@ -51,6 +53,7 @@ class Session(traitlets.HasTraits):
     train_data = traitlets.Any(None, allow_none=True)
     validation_data = traitlets.Any(None, allow_none=True)
     batch_size = traitlets.Int(32)
+    data_settings = traitlets.Dict(help="How the data was split and read: validation, seed, text_column, label_column.")
     training = traitlets.Bool(False, help="True while a fit runs.")
     progress = traitlets.Dict(help="The running fit's throttled progress (see training.Progress).")
     runs = traitlets.List(help="RunRecords, oldest first.")
@@ -62,6 +65,7 @@ class Session(traitlets.HasTraits):
         super().__init__(**kwargs)
         self.backbone = None
         self._keep_head = False  # a user model keeps its own head until set_head()
+        self._start = None  # what reset() returns to (reset.StartingPoint)
         self._stop_requested = threading.Event()
         self._encoded = {}
         self._feature_cache = FeatureCache()  # the frozen prefix's outputs, keyed by plan, model and data
@@ -69,22 +73,32 @@ class Session(traitlets.HasTraits):
 
     # ---- model -------------------------------------------------------------------------------
 
-    def load_model(self, source, *, input_shape=None, weights="imagenet", sequence_length=64, head=None):
+    def load_model(self, source, *, input_shape=None, weights="imagenet", sequence_length=64, head=None,
+                   preprocessing="auto"):
         """Load a model from a keras.applications name, a checkpoint folder, a .keras/.h5 file or a
         keras.Model (see `models.load_backbone`), and put the head on it once classes are known.
 
         A user model or file keeps its own head unless `head` (a HeadSpec) asks for a new one.
+        preprocessing: how images are scaled for it: "auto" (a keras.applications network's own,
+        also when found inside a user model; a saved model's recorded one), a keras.applications
+        module name such as "mobilenet_v2", or None for raw 0–255 pixels.
         """
         self._check_idle()
+        declared = preprocessing_module(preprocessing) if preprocessing != "auto" else None
         backbone = load_backbone(source, input_shape=input_shape, weights=weights, sequence_length=sequence_length)
         saving.restore(backbone, source, sequence_length)
+        if preprocessing != "auto":
+            if declared is not None and backbone.tokenizer is not None:
+                raise ConfigError(f"preprocessing scales images, but {backbone.source} takes text: leave it out.")
+            backbone.preprocessing = declared
         keep_head = backbone.kind == "model" and head is None
         head = head or self.head
         encoded = self._encode_all(backbone, self.train_data, self.validation_data)
         model = self._classifier(backbone, head, keep_head, self.train_data)
         plan = plan_from_model(model if model is not None else backbone.model)
+        start = StartingPoint.of(backbone)
         with self.hold_trait_notifications():
-            self.backbone, self._encoded, self._keep_head = backbone, encoded, keep_head
+            self.backbone, self._encoded, self._keep_head, self._start = backbone, encoded, keep_head, start
             self.head = head
             self._set_model(model, plan)
         return self
@@ -122,6 +136,8 @@ class Session(traitlets.HasTraits):
         return build_classifier(backbone, head, classes)
 
     def _set_model(self, model, plan):
+        if model is not None:
+            self._start = self._start.with_head(model, self.backbone)
         self.model = model
         graph = model if model is not None else self.backbone.model
         apply_plan(graph, plan)
@@ -254,6 +270,8 @@ class Session(traitlets.HasTraits):
             self.train_data, self.validation_data, self._encoded = train, held, encoded
             if batch_size is not None:
                 self.batch_size = batch_size
+            self.data_settings = {"validation": None if validation_data is not None else validation, "seed": seed,
+                                  "text_column": text_column, "label_column": label_column}
             if model is not self.model:
                 self._set_model(model, self._plan_for(model) if self.model is not None else self.plan)
         return self
@@ -499,6 +517,23 @@ class Session(traitlets.HasTraits):
     @property
     def class_names(self):
         return self.train_data.class_names if self.train_data is not None else None
+
+    # ---- reset -------------------------------------------------------------------------------
+
+    def reset(self):
+        """Undo training: put back the pretrained weights (kept once, at load) and the weights the
+        head started with, bit for bit, so the model is as it was before its first fit.
+
+        Kept: the data and its split, the freeze plan, the optimizer spec, the head spec and the
+        runs (the history of what was tried). Cleared: the evaluation, which described weights
+        that are gone. To go back to a user model's own head after set_head, load it again.
+        """
+        self._check_idle()
+        self._require_backbone()
+        self._start.restore(self.backbone, self.model)
+        self._feature_cache = FeatureCache()  # its features came from the weights just replaced
+        self.evaluation = None
+        return self
 
     # ---- saving ------------------------------------------------------------------------------
 
