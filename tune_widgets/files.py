@@ -84,7 +84,7 @@ def decode_images(files_by_class, max_side=MAX_SIDE):
 
 
 def _open(item, class_name):
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     if isinstance(item, tuple):
         file_name, content = item
@@ -97,7 +97,8 @@ def _open(item, class_name):
         image.load()
         return ImageOps.exif_transpose(image).convert("RGB")
     except (OSError, ValueError, SyntaxError) as error:  # Pillow's UnidentifiedImageError is an OSError
-        raise DataError(f"{Path(file_name).name} (class {class_name!r}) is not a readable image ({error}). "
+        reason = "" if isinstance(error, UnidentifiedImageError) else f" ({error})"
+        raise DataError(f"{Path(file_name).name} (class {class_name!r}) is not an image that can be read{reason}. "
                         f"Remove it, or save it as PNG or JPEG.") from None
 
 

@@ -184,7 +184,12 @@ function render({ model, el }) {
     anchor = null;
     const frag = doc.createDocumentFragment();
     if (n === 0) {
-      frag.appendChild(h(doc, "div", "tw-lm-empty", "No model loaded"));
+      frag.appendChild(h(
+        doc,
+        "div",
+        "tw-lm-empty",
+        "No model loaded: load one in the Model panel, or with session.load_model(...) in a cell."
+      ));
     }
     for (const g of groupByBlock(layers)) {
       const group = h(doc, "div", "tw-lm-group");

@@ -2,6 +2,7 @@
 
 import ipywidgets as widgets
 
+from .data_panel import DataPanel
 from .evaluation_panel import EvaluationPanel
 from .layer_map import LayerMap
 from .model_panel import ModelPanel
@@ -11,18 +12,19 @@ from .tuning_panel import TuningPanel
 
 
 class Dashboard(widgets.VBox):
-    """Every panel over one session: model and optimizer beside the layer map, then training,
-    tuning and evaluation."""
+    """Every panel over one session: model, data and optimizer beside the layer map, then
+    training, tuning and evaluation."""
 
     def __init__(self, session, epochs=3):
         self.session = session
         self.model_panel = ModelPanel(session)
+        self.data_panel = DataPanel(session)
         self.layer_map = LayerMap(session)
         self.optimizer_panel = OptimizerPanel(session)
         self.training_panel = TrainingPanel(session, epochs=epochs)
         self.tuning_panel = TuningPanel(session)
         self.evaluation_panel = EvaluationPanel(session)
-        left = widgets.VBox([self.model_panel, self.optimizer_panel], layout=widgets.Layout(width="40%"))
+        left = widgets.VBox([self.model_panel, self.data_panel, self.optimizer_panel], layout=widgets.Layout(width="40%"))
         right = widgets.VBox([widgets.HTML("<b>Layers</b> (click to freeze; shift-click for a range)"), self.layer_map],
                              layout=widgets.Layout(width="60%"))
         super().__init__([widgets.HBox([left, right]), self.training_panel, self.tuning_panel, self.evaluation_panel])
@@ -34,5 +36,5 @@ def dashboard(session, epochs=3):
     return Dashboard(session, epochs=epochs)
 
 
-__all__ = ["Dashboard", "EvaluationPanel", "LayerMap", "ModelPanel", "OptimizerPanel", "TrainingPanel", "TuningPanel",
-           "dashboard"]
+__all__ = ["Dashboard", "DataPanel", "EvaluationPanel", "LayerMap", "ModelPanel", "OptimizerPanel", "TrainingPanel",
+           "TuningPanel", "dashboard"]

@@ -1,14 +1,12 @@
 """Evaluation: confusion matrix with class names, per-class precision/recall/F1, worst examples."""
 
-import base64
 import html
-import io
 
 import ipywidgets as widgets
-import numpy as np
 import plotly.graph_objects as go
 
 from .base import Panel
+from .render import example_html
 
 
 class EvaluationPanel(Panel):
@@ -57,24 +55,8 @@ class EvaluationPanel(Panel):
         self.table.value = ("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
                             f"<th>support</th></tr>{rows}</table>")
         items = "".join(
-            f"<tr><td>{_render(e.example)}</td><td>{html.escape(e.true)}</td><td>{html.escape(e.predicted)}</td>"
+            f"<tr><td>{example_html(e.example)}</td><td>{html.escape(e.true)}</td><td>{html.escape(e.predicted)}</td>"
             f"<td>{e.confidence:.2f}</td></tr>" for e in report.worst
         )
         self.worst.value = ("<b>Worst examples</b> (highest loss)<table><tr><th>example</th><th>true</th>"
                             f"<th>predicted</th><th>p(true)</th></tr>{items}</table>")
-
-
-def _render(example):
-    """Text as escaped text; an image as an inline PNG thumbnail."""
-    if isinstance(example, str):
-        return html.escape(example[:200])
-    from PIL import Image
-
-    array = np.asarray(example, dtype="float32")
-    array = array[..., 0] if array.shape[-1] == 1 else array
-    low, high = float(array.min()), float(array.max())
-    pixels = ((array - low) / (high - low or 1) * 255).astype("uint8")
-    image = Image.fromarray(pixels).resize((48, 48), Image.NEAREST)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return f'<img width="48" height="48" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"/>'

@@ -1,17 +1,26 @@
-"""Model choice: source, input shape, weights, and the head; shows parameter counts."""
+"""Model choice: source, and only the fields that apply to it; the head; parameter counts.
+
+A keras.applications name takes an input shape and weights, a checkpoint folder a sequence
+length, a model file its image preprocessing; the shipped models need nothing more.
+"""
 
 import html
 
 import ipywidgets as widgets
 
-from ..datasets import minilm_folder
+from ..datasets import minilm_folder, mobilenetv2_file
 from ..errors import ConfigError
 from ..models import APPLICATION_NAMES
 from .base import Panel, labelled
 
 SHIPPED_MINILM = "MiniLM-L6 (shipped checkpoint)"
+SHIPPED_MOBILENET = "MobileNetV2, dog breeds (shipped .h5)"
 FROM_PATH = "checkpoint folder or .keras/.h5 file…"
 KEEP = "(model in the session)"
+MODEL_FILES = (".keras", ".h5", ".hdf5")
+PREPROCESSING = (("auto: recognised or recorded", "auto"), ("none: raw 0–255 pixels", None),
+                 ("[-1, 1]: MobileNet, Inception, Xception", "mobilenet_v2"),
+                 ("ImageNet mean (caffe): ResNet, VGG", "resnet"), ("ImageNet mean and std: DenseNet", "densenet"))
 
 
 class ModelPanel(Panel):
@@ -19,11 +28,13 @@ class ModelPanel(Panel):
     css_class = "tw-model-panel"
 
     def __init__(self, session):
-        self.source = widgets.Dropdown(options=[KEEP, SHIPPED_MINILM, FROM_PATH, *APPLICATION_NAMES], value=KEEP)
+        self.source = widgets.Dropdown(options=[KEEP, SHIPPED_MINILM, SHIPPED_MOBILENET, FROM_PATH, *APPLICATION_NAMES],
+                                       value=KEEP)
         self.path = widgets.Text(placeholder="/path/to/checkpoint or model.keras", continuous_update=False)
         self.input_shape = widgets.Text("224, 224, 3", continuous_update=False)
         self.weights = widgets.Dropdown(options=[("ImageNet (download)", "imagenet"), ("none (random)", None)], value=None)
         self.sequence_length = widgets.BoundedIntText(64, min=8, max=512)
+        self.preprocessing = widgets.Dropdown(options=PREPROCESSING, value="auto")
         self.load = widgets.Button(description="Load model", button_style="primary")
         self.classes = widgets.BoundedIntText(0, min=0, max=100000, description="")
         self.dropout = widgets.FloatSlider(session.head.dropout, min=0, max=0.9, step=0.05)
@@ -31,14 +42,20 @@ class ModelPanel(Panel):
         self.counts = widgets.HTML()
         self.counts.add_class("tw-param-counts")
         self.load.add_class("tw-load-model")
+        self.rows = {"path": labelled("Path", self.path), "input_shape": labelled("Input shape", self.input_shape),
+                     "weights": labelled("Weights", self.weights), "sequence_length": labelled("Seq. length", self.sequence_length),
+                     "preprocessing": labelled("Preprocessing", self.preprocessing)}
+        for name, row in self.rows.items():
+            row.add_class(f"tw-field-{name.replace('_', '-')}")
         super().__init__(session, [
-            labelled("Source", self.source), labelled("Path", self.path),
-            labelled("Input shape", self.input_shape), labelled("Weights", self.weights),
-            labelled("Seq. length", self.sequence_length), self.load,
+            labelled("Source", self.source), *self.rows.values(), self.load,
             labelled("Classes (0 = data)", self.classes, "130px"), labelled("Head dropout", self.dropout),
             self.apply_head, self.counts,
         ])
         self.load.on_click(lambda _: self.attempt(self._load))
+        self.source.observe(lambda _: self._show_fields(), names="value")
+        self.path.observe(lambda _: self._show_fields(), names="value")
+        self._show_fields()
         self.apply_head.on_click(lambda _: self.attempt(self._replace_head))
         session.observe(self._show_counts, names=["layers", "model", "train_data"])
         self._show_counts()
@@ -49,14 +66,36 @@ class ModelPanel(Panel):
             raise ConfigError("Choose a source to load: the MiniLM, a file or folder path, or a keras.applications name.")
         if choice == SHIPPED_MINILM:
             source = minilm_folder()
+        elif choice == SHIPPED_MOBILENET:
+            source = mobilenetv2_file()
         elif choice == FROM_PATH:
             if not self.path.value.strip():
                 raise ConfigError("Type the path of a checkpoint folder or a .keras/.h5 file first.")
             source = self.path.value.strip()
         else:
             source = choice
-        self.session.load_model(source, input_shape=parse_shape(self.input_shape.value), weights=self.weights.value,
-                                sequence_length=self.sequence_length.value)
+        fields = self.fields()
+        options = {"input_shape": parse_shape(self.input_shape.value) if "input_shape" in fields else None,
+                   "weights": self.weights.value, "sequence_length": self.sequence_length.value,
+                   "preprocessing": self.preprocessing.value if "preprocessing" in fields else "auto"}
+        self.session.load_model(source, **options)
+
+    def fields(self):
+        """The names of the fields that apply to the chosen source (the others are hidden)."""
+        choice = self.source.value
+        if choice == SHIPPED_MINILM:
+            return {"sequence_length"}
+        if choice == FROM_PATH:
+            is_file = self.path.value.strip().lower().endswith(MODEL_FILES)
+            return {"path", "preprocessing" if is_file else "sequence_length"}
+        if choice in APPLICATION_NAMES:
+            return {"input_shape", "weights"}
+        return set()  # the session's model, the shipped MobileNetV2: nothing to choose
+
+    def _show_fields(self):
+        shown = self.fields()
+        for name, row in self.rows.items():
+            row.layout.display = "" if name in shown else "none"
 
     def _replace_head(self):
         self.session.set_head(num_classes=self.classes.value or None, dropout=self.dropout.value)
@@ -64,7 +103,8 @@ class ModelPanel(Panel):
     def _show_counts(self, change=None):
         session = self.session
         if not session.layers:
-            self.counts.value = "<i>No model loaded.</i>"
+            self.counts.value = ("<i>No model loaded: choose a source above (the shipped MiniLM for text, the "
+                                 "shipped MobileNetV2 for images) and click Load model.</i>")
             return
         counts = session.parameter_counts
         head = "" if session.model is not None else " · <i>head added once data is set</i>"

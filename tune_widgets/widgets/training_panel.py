@@ -1,4 +1,4 @@
-"""Training: epochs, batch size, Train and Stop, a progress bar with ETA, live charts.
+"""Training: epochs, batch size, Train, Stop and Reset, a progress bar with ETA, live charts.
 
 Train runs the fit in a worker thread, so the kernel stays free and Stop can be clicked. The
 panel listens to the session's throttled `progress`, so any fit (from this panel or a cell)
@@ -7,6 +7,7 @@ across runs (each instance carries a ~5 MB front end).
 """
 
 import threading
+import time
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -38,6 +39,9 @@ class TrainingPanel(Panel):
         self.train.add_class("tw-train")
         self.stop = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.stop.add_class("tw-stop")
+        self.reset = widgets.Button(description="Reset", icon="undo", tooltip="Back to the pretrained weights and "
+                                    "the head's starting weights; data, freeze plan and optimizer are kept")
+        self.reset.add_class("tw-reset")
         self.progress = widgets.IntProgress(0, min=0, max=1, layout=widgets.Layout(width="320px"))
         self.progress.add_class("tw-progress")
         self.status = widgets.Label("")
@@ -51,14 +55,41 @@ class TrainingPanel(Panel):
         super().__init__(session, [
             widgets.HBox([labelled("Epochs", self.epochs, "60px"), labelled("Batch size", self.batch_size, "80px")]),
             widgets.HBox([self.jit_compile, self.mixed_precision]), note,
-            widgets.HBox([self.train, self.stop]),
+            widgets.HBox([self.train, self.stop, self.reset]),
             widgets.HBox([self.progress, self.status]),
             self.chart,
         ])
         self.train.on_click(lambda _: self.start())
         self.stop.on_click(lambda _: session.stop())
+        self.reset.on_click(lambda _: self.start_over())
+        self.batch_size.observe(self._batch_size_changed, names="value")
         session.observe(self._on_progress, names=["progress"])
         session.observe(self._on_training, names=["training"])
+        session.observe(lambda c: setattr(self.batch_size, "value", c["new"]), names=["batch_size"])
+        session.observe(self._show_readiness, names=["model", "train_data"])
+        self._show_readiness()
+
+    def _show_readiness(self, change=None):
+        """Before the first fit, the status line says what is missing, or that Train will work."""
+        if self.session.training or self.session.runs:
+            return
+        if self.session.backbone is None:
+            self.status.value = "Load a model (Model panel), set data (Data panel), then click Train."
+        elif self.session.train_data is None:
+            self.status.value = "Set data (Data panel), then click Train."
+        else:
+            self.status.value = f"Ready: {len(self.session.train_data)} training examples. Click Train."
+
+    def _batch_size_changed(self, change):
+        if change["new"] >= 1:
+            self.session.batch_size = change["new"]
+
+    def start_over(self):
+        """The Reset button: `session.reset()`, and how long it took."""
+        started = time.perf_counter()
+        if self.attempt(self.session.reset) is not None:
+            self.status.value = (f"Reset in {time.perf_counter() - started:.2f}s: the pretrained weights and the head's "
+                                 "starting weights are back. Data, freeze plan, optimizer and runs are kept.")
 
     def _style_chart(self):
         chart = self.chart
@@ -94,7 +125,7 @@ class TrainingPanel(Panel):
 
     def _on_training(self, change):
         running = change["new"]
-        self.train.disabled, self.stop.disabled = running, not running
+        self.train.disabled, self.stop.disabled, self.reset.disabled = running, not running, running
         if running:
             self._reset()
 

@@ -1,0 +1,58 @@
+"""Small HTML pieces the panels share: an example as text or a thumbnail, and a bar chart.
+
+Inline HTML and SVG, not plotting widgets: each Plotly FigureWidget carries ~5 MB of front end,
+and a bar per class or a 48-pixel thumbnail needs none of it.
+"""
+
+import base64
+import html
+import io
+
+import numpy as np
+
+
+def example_html(example, size=48, chars=200):
+    """Text as escaped text (cut at `chars`); an image as an inline PNG thumbnail."""
+    if isinstance(example, str):
+        text = example if len(example) <= chars else example[:chars - 1] + "…"
+        return html.escape(text)
+    return thumbnail(example, size)
+
+
+def thumbnail(image, size=48):
+    """An H×W or H×W×C array (any range) as an <img> of size×size pixels, contrast stretched."""
+    from PIL import Image
+
+    array = np.asarray(image, dtype="float32")
+    array = array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array
+    low, high = float(array.min()), float(array.max())
+    pixels = ((array - low) / (high - low or 1) * 255).astype("uint8")
+    picture = Image.fromarray(pixels).resize((size, size), Image.NEAREST if min(array.shape[:2]) < size else Image.BILINEAR)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return (f'<img class="tw-thumb" width="{size}" height="{size}" alt="" '
+            f'src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"/>')
+
+
+def bar_chart(names, parts, colors=("#1f77b4", "#9ecae1"), legend=(), width=320, row=20, label_width=90):
+    """Horizontal stacked bars as inline SVG: one row per name, `parts` a list of count lists
+    (one per stack segment, e.g. train and validation), each row labelled with its total."""
+    totals = [sum(values) for values in zip(*parts)]
+    top = max(totals, default=0) or 1
+    bar_space = width - label_width - 50
+    rows = []
+    for i, (name, total) in enumerate(zip(names, totals)):
+        y, x = i * row, label_width
+        label = name if len(name) <= 14 else name[:13] + "…"
+        rows.append(f'<text x="{label_width - 6}" y="{y + row * 0.7:.1f}" text-anchor="end">{html.escape(label)}'
+                    f'<title>{html.escape(name)}</title></text>')
+        for values, color in zip(parts, colors):
+            length = values[i] / top * bar_space
+            rows.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{length:.1f}" height="{row - 6}" fill="{color}"/>')
+            x += length
+        rows.append(f'<text x="{x + 4:.1f}" y="{y + row * 0.7:.1f}">{total}</text>')
+    caption = " · ".join(f'<span style="color:{color}">■</span> {html.escape(text)}' for text, color in zip(legend, colors))
+    summary = ", ".join(f"{name}: {total}" for name, total in zip(names, totals))
+    return (f'<svg class="tw-bars" width="{width}" height="{len(names) * row}" role="img" '
+            f'aria-label="{html.escape(summary)}" style="font:11px sans-serif">{"".join(rows)}</svg>'
+            + (f'<div style="font-size:11px;opacity:.75">{caption}</div>' if caption else ""))
