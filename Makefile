@@ -29,8 +29,11 @@ browser:
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 
+# Jupyter refuses to run as root without --allow-root; containers and workshop VMs often are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/02_dashboard.ipynb
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/02_dashboard.ipynb
 
 test: setup browser
 	cd js && npm test && npm run build
