@@ -9,7 +9,8 @@ from PIL import Image
 
 import tune_widgets as tw
 from tune_widgets.snapshot import WeightSnapshot
-from tune_widgets.widgets import Dashboard, DataPanel, EvaluationPanel, ModelPanel, TrainingPanel
+from tune_widgets.widgets import (Dashboard, DataPanel, EvaluationPanel, ModelPanel, OptimizerPanel, TrainingPanel,
+                                  TuningPanel)
 from tune_widgets.widgets import data_panel as choices
 from tune_widgets.widgets import model_panel
 
@@ -37,11 +38,13 @@ CSV = "text,label\n" + "".join(f"message {i},{'spam' if i % 3 == 0 else 'ham'}\n
 def test_empty_states_say_what_to_do_next():
     session = tw.Session()
     texts = {"data": DataPanel(session).summary.value, "model": ModelPanel(session).counts.value,
-             "training": TrainingPanel(session).status.value, "evaluation": EvaluationPanel(session).summary.value}
+             "training": TrainingPanel(session).status.value, "evaluation": EvaluationPanel(session).summary.value,
+             "finder": OptimizerPanel(session).finder.value, "sweep": TuningPanel(session).chart.value}
     assert "choose a source above" in texts["data"] and "Use this data" in texts["data"]
     assert "click Load model" in texts["model"]
     assert texts["training"] == "Load a model (Model panel), set data (Data panel), then click Train."
     assert "click Evaluate" in texts["evaluation"]
+    assert "click Find LR" in texts["finder"] and "click Sweep" in texts["sweep"]
 
 
 def test_each_shipped_set_shows_its_split_balance_and_sample():

@@ -90,7 +90,8 @@ class OptimizerPanel(Panel):
         result = self.session.lr_finder
         self.use.disabled = result is None or result.suggestion is None
         if result is None:
-            self.finder.value = ""
+            self.finder.value = ("<i>Not sure of the rate? With a model and data, click Find LR: a short run "
+                                 "at growing rates, its weights put back after.</i>")
             return
         words = f"suggested rate <b>{result.suggestion:.2g}</b>" if result.suggestion is not None else "no suggestion"
         self.finder.value = (f"{lr_finder_chart(result)}<div style='font-size:11px;opacity:.7'>LR finder: "

@@ -96,7 +96,8 @@ class TuningPanel(Panel):
         self.apply_best.disabled = best is None or self.session.training or bool(self.futures)
         self.apply_best.description = f"Apply best: {best.label}" if best is not None else "Apply best plan"
         if result is None:
-            self.chart.value = ""
+            self.chart.value = ("<i>No sweep yet: with a model and data, click Sweep to train each cut point "
+                                "briefly from the same weights, and compare.</i>")
             return
         rows = "".join(
             f"<tr><td>{html.escape(p.label)}</td><td>{p.trainable_params:,}</td>"
