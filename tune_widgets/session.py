@@ -530,8 +530,7 @@ class Session(traitlets.HasTraits):
         """
         self._check_idle()
         self._require_backbone()
-        self._start.restore(self.backbone, self.model)
-        self._feature_cache = FeatureCache()  # its features came from the weights just replaced
+        self._start.restore(self.backbone, self.model)  # the feature cache sees weight changes itself
         self.evaluation = None
         return self
 
