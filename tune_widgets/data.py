@@ -14,6 +14,7 @@ import numpy as np
 
 from . import files
 from .errors import DataError
+from .validation import label_names, screen_rows
 
 TEXT_COLUMNS = ("text", "sentence", "review", "tweet", "content")
 LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment", "y")
@@ -46,8 +47,15 @@ class LabelledData:
         return f"LabelledData({len(self)} {self.kind} examples; {counts})"
 
 
-def labelled(data, labels=None, *, text_column=None, label_column=None, class_names=None):
-    """Build `LabelledData` from any supported source; raises DataError saying what to fix."""
+def labelled(data, labels=None, *, text_column=None, label_column=None, class_names=None, num_classes=None,
+             dropna=False):
+    """Build `LabelledData` from any supported source; raises DataError saying what to fix.
+
+    Missing texts or labels and NaN/inf features are refused with their positions, or dropped
+    with `dropna=True` (see `validation.screen_rows`). Integer labels must lie below
+    `num_classes` (or the count of `class_names`) when given, and must not skip a class number
+    when not (see `validation.label_names`).
+    """
     if isinstance(data, LabelledData):
         return data
     if isinstance(data, (str, os.PathLike)) and Path(data).suffix.lower() == ".csv":
@@ -63,15 +71,16 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
         data, labels = _from_tf_dataset(data)
     if labels is None:
         raise DataError("Labels are missing: pass labels=..., or a DataFrame with a label column.")
+    labels = list(labels) if not isinstance(labels, np.ndarray) else labels
+    if not isinstance(data, str) and len(data) != len(labels):
+        raise DataError(
+            f"There are {len(data)} examples but {len(labels)} labels: give one label per example."
+        )
+    data, labels = screen_rows(data, labels, dropna=dropna)
     if len(data) == 0:
         raise DataError("The data is empty: give at least two examples of each of two classes.")
     raw, kind = examples(data)
-    labels = list(labels) if not isinstance(labels, np.ndarray) else labels
-    if len(raw) != len(labels):
-        raise DataError(
-            f"There are {len(raw)} examples but {len(labels)} labels: give one label per example."
-        )
-    codes, names = encode_labels(labels, class_names)
+    codes, names = encode_labels(labels, class_names, num_classes)
     if len(names) < 2 or np.count_nonzero(np.bincount(codes, minlength=len(names))) < 2:
         raise DataError(
             f"All examples belong to one class ({names[int(codes[0])]!r}): a classifier needs at "
@@ -80,9 +89,9 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
     return LabelledData(raw, codes, names, kind)
 
 
-def encode_labels(labels, class_names=None):
-    """Integer codes and class names. Strings are sorted into classes; integers must lie in
-    [0, len(class_names)) when names are given, and be non-negative otherwise."""
+def encode_labels(labels, class_names=None, num_classes=None):
+    """Integer codes and class names. Strings are sorted into classes; integers are class
+    numbers, checked by `validation.label_names`."""
     values = np.asarray(labels)
     if values.ndim != 1:
         raise DataError(f"Labels must be one value per example (1-D), got shape {values.shape}. "
@@ -102,17 +111,9 @@ def encode_labels(labels, class_names=None):
         raise DataError(f"Labels must be integers or strings, got {values.dtype}.")
     codes = values.astype("int64")
     if codes.min() < 0:
-        raise DataError(f"Label {int(codes.min())} is negative: class numbers start at 0.")
-    if class_names is not None:
-        names = tuple(str(n) for n in class_names)
-        if codes.max() >= len(names):
-            raise DataError(
-                f"Label {int(codes.max())} is out of range for {len(names)} class names "
-                f"(0–{len(names) - 1}): fix the label or add the missing class name."
-            )
-    else:
-        names = tuple(str(i) for i in range(int(codes.max()) + 1))
-    return codes.astype("int32"), names
+        position = int(np.argmin(codes))
+        raise DataError(f"Label {int(codes.min())} (position {position}) is negative: class numbers start at 0.")
+    return codes.astype("int32"), label_names(codes, class_names, num_classes)
 
 
 def examples(data):
@@ -163,7 +164,8 @@ def _from_dataframe(frame, labels, text_column, label_column):
                 "Pass label_column='…'."
             )
         labels = frame[label_column].tolist()
-    return [str(t) for t in frame[text_column].tolist()], labels
+    column = frame[text_column]
+    return [None if gap else str(text) for text, gap in zip(column.tolist(), column.isna().tolist())], labels
 
 
 def _is_tf_dataset(data):

@@ -11,9 +11,11 @@ turned into code. Selectors (`select`) accept, alone or in a list:
 
 import dataclasses
 import fnmatch
+import numbers
 import re
 
 import keras
+import numpy as np
 
 from .errors import LayerSelectionError, did_you_mean
 
@@ -143,9 +145,10 @@ def select(table, selector):
     count = len(table)
     if count == 0:
         raise LayerSelectionError("There is no model yet: load one before freezing layers.")
-    if isinstance(selector, bool):
+    if isinstance(selector, (bool, np.bool_)):
         raise LayerSelectionError(f"{selector!r} is not a layer selector. Use an index, name or pattern.")
-    if isinstance(selector, int):
+    if isinstance(selector, numbers.Integral):  # numpy integers too
+        selector = int(selector)
         if not -count <= selector < count:
             raise LayerSelectionError(f"Layer index {selector} is out of range: the model has {count} layers (0–{count - 1}).")
         return [selector % count]
