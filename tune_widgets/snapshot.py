@@ -26,6 +26,15 @@ class WeightSnapshot:
         variables = model.trainable_weights if trainable_only else model.weights
         return cls({variable.path: np.array(variable) for variable in variables})
 
+    @classmethod
+    def of_training_layers(cls, model):
+        """Every weight of the layers a fit trains (those not frozen): the trainable weights and
+        their non-trainable state, BatchNorm's moving statistics, which a forward pass in
+        training mode updates, so NaN activations corrupt them as surely as a NaN gradient
+        corrupts a kernel. Frozen layers run in inference mode and cannot change."""
+        variables = [variable for layer in model.layers if layer.trainable for variable in layer.weights]
+        return cls({variable.path: np.array(variable) for variable in variables})
+
     def restore(self, model):
         """Assign every saved value back; raises StateError, changing nothing, if the model
         lacks a saved variable or holds one of another shape."""

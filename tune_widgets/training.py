@@ -10,6 +10,7 @@ callback too, so a stopped fit does not pay for a last validation pass.
 
 import contextlib
 import dataclasses
+import math
 import threading
 import time
 import uuid
@@ -31,7 +32,7 @@ class RunRecord:
     config: dict
     run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:8])
     started_at: float = dataclasses.field(default_factory=time.time)
-    status: str = "running"  # running, completed, stopped, failed
+    status: str = "running"  # running, completed, stopped, failed, diverged
     batches: list = dataclasses.field(default_factory=list)  # {"step", "epoch", metrics…, "time"}
     epochs: list = dataclasses.field(default_factory=list)  # {"epoch", metrics…, "val_…", "seconds"}
     total_steps: int = 0
@@ -54,10 +55,15 @@ class RunRecord:
 @contextlib.contextmanager
 def fit_stage(run, doing, advice=""):
     """Ends `run` as failed on an error, and turns a foreign error into a FitError that says
-    what the fit was doing. The toolkit's own errors and CancelFit pass through unchanged."""
+    what the fit was doing. The toolkit's own errors and CancelFit pass through unchanged (the
+    first stage to see an error records it: stages nest)."""
     try:
         yield
-    except (CancelFit, TuneWidgetsError):
+    except CancelFit:
+        raise
+    except TuneWidgetsError as error:
+        if run.status == "running":
+            run.status, run.error = "failed", f"{type(error).__name__}: {error}"
         raise
     except Exception as error:
         run.status, run.error = "failed", f"{type(error).__name__}: {error}"
@@ -68,7 +74,15 @@ def fit_stage(run, doing, advice=""):
 
 
 class CancelFit(Exception):
-    """Raised to end a fit before training starts (a stop during the cache pass)."""
+    """Raised to end a fit early, on purpose: a stop during the cache pass ends the run as
+    `status` "stopped". Subclasses end it otherwise (`divergence.Diverged`: "diverged"), with
+    `error` saying why; a stop is not an error."""
+
+    status = "stopped"
+
+    @property
+    def error(self):
+        return ""
 
 
 class Callback(keras.callbacks.Callback):
@@ -103,14 +117,21 @@ class Recorder(Callback):
     def on_train_batch_end(self, batch, logs=None):
         run = self.trainer.run
         row = {"step": len(run.batches) + 1, "epoch": self.epoch}
-        row.update({k: float(v) for k, v in (logs or {}).items()})
+        row.update({k: _finite(v) for k, v in (logs or {}).items()})
         row["time"] = time.perf_counter() - self.trainer.started
         run.batches.append(row)
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}}
+        row = {"epoch": epoch, **{k: _finite(v) for k, v in (logs or {}).items()}}
         row["seconds"] = time.perf_counter() - self.epoch_started
         self.trainer.run.epochs.append(row)
+
+
+def _finite(value):
+    """A metric as a float, or None when it is NaN or inf: run records stay strict JSON (the
+    losses never get here non-finite: `divergence.DivergenceGuard` ends the run first)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 class Validation(Callback):
