@@ -4,13 +4,19 @@ A `.keras` file holds the model; a `.tune.json` sidecar beside it holds what the
 class names, the tokenizer's folder and length, and the image preprocessing of a
 `keras.applications` model. Loading the file through `Session.load_model` reads the sidecar back,
 so a reloaded model is fed exactly as it was fed when it was saved.
+
+Saves are atomic: both files are written under temporary names in the target folder and renamed
+at the end, so a failed save leaves no half-made pair (a model without its sidecar) and no stray
+file. OS errors come back as `SaveError`, naming the path and the cause.
 """
 
 import dataclasses
 import json
+import os
+import uuid
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, SaveError
 
 
 def sidecar_path(path):
@@ -22,9 +28,33 @@ def save(session, path):
     path = Path(path)
     if path.suffix != ".keras":
         raise ConfigError(f"Save to a .keras file, got {path.name!r}.")
-    session.model.save(path)
+    folder = path.parent
+    text = json.dumps(sidecar_fields(session), indent=2)  # before any file is touched
+    token = uuid.uuid4().hex[:8]
+    model_temporary = folder / f".{path.stem}.{token}.tmp.keras"
+    sidecar_temporary = folder / f".{path.stem}.{token}.tmp.tune.json"
+    try:
+        if not folder.is_dir():
+            problem = "is a file, not a folder" if folder.exists() else "does not exist (no such folder)"
+            raise SaveError(f"Could not save {path}: {folder} {problem}. Create the folder or choose another path.")
+        session.model.save(model_temporary)
+        _write(sidecar_temporary, text)
+        _replace_pair(model_temporary, path, sidecar_temporary, sidecar_path(path))
+    except SaveError:
+        raise
+    except OSError as error:
+        raise SaveError(f"Could not save {path}: {error.strerror or error}. Nothing was written; save into a "
+                        f"folder you can write to, with free space.") from error
+    finally:
+        for temporary in (model_temporary, sidecar_temporary):
+            _remove(temporary)
+    return path
+
+
+def sidecar_fields(session):
+    """What the sidecar records for `session` (plain data)."""
     backbone, tokenizer = session.backbone, session.backbone.tokenizer
-    sidecar = {
+    return {
         "class_names": list(session.class_names or ()),
         "tokenizer": tokenizer.folder if tokenizer is not None else None,
         "sequence_length": tokenizer.sequence_length if tokenizer is not None else None,
@@ -33,8 +63,31 @@ def save(session, path):
         "plan": sorted(session.plan.frozen),
         "optimizer": dataclasses.asdict(session.optimizer),
     }
-    sidecar_path(path).write_text(json.dumps(sidecar, indent=2))
-    return path
+
+
+def _write(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def _replace_pair(model_temporary, path, sidecar_temporary, sidecar_target):
+    """Rename the sidecar, then the model, into place; if the model's rename fails, the sidecar
+    goes back to what it was, so the pair on disk always belongs together."""
+    previous = sidecar_target.read_text() if sidecar_target.exists() else None
+    os.replace(sidecar_temporary, sidecar_target)
+    try:
+        os.replace(model_temporary, path)
+    except OSError:
+        if previous is None:
+            _remove(sidecar_target)
+        else:
+            _write(sidecar_target, previous)
+        raise
+
+
+def _remove(path):
+    if os.path.lexists(path):  # False too where the folder cannot be read: nothing was made there
+        os.unlink(path)
 
 
 def restore(backbone, source, sequence_length):
@@ -50,7 +103,7 @@ def restore(backbone, source, sequence_length):
 
 
 def read_sidecar(source):
-    if isinstance(source, (str, Path)) and str(source).endswith(".keras"):
+    if isinstance(source, (str, os.PathLike)) and str(source).endswith(".keras"):
         path = sidecar_path(source)
         if path.exists():
             return json.loads(path.read_text())
