@@ -6,10 +6,13 @@ functional Keras model that produces features, plus what it takes to feed it. `b
 adds the head described by a `HeadSpec` and returns a `FineTuneModel`.
 """
 
+import contextlib
 import dataclasses
 import importlib
 import json
 import os
+import tempfile
+import warnings
 from pathlib import Path
 
 import keras
@@ -18,11 +21,13 @@ from .errors import (
     CheckpointError,
     ConfigError,
     ModelSourceError,
+    TuneWidgetsWarning,
     UnknownModelError,
     WeightsUnavailableError,
     did_you_mean,
 )
 from .user_models import open_nested
+from .validation import whole_number
 
 APPLICATION_NAMES = tuple(sorted(n for n in dir(keras.applications) if n[0].isupper()))
 POOLINGS = {"image": ("avg", "max", "flatten"), "text": ("cls", "mean")}
@@ -91,8 +96,8 @@ class HeadSpec:
     pooling: str | None = None  # None: the backbone's own ("mean" for sentence encoders), else "avg"/"cls"
 
     def __post_init__(self):
-        if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 2):
-            raise ConfigError(f"num_classes must be an integer of at least 2, got {self.num_classes!r}.")
+        if self.num_classes is not None:
+            object.__setattr__(self, "num_classes", whole_number("num_classes", self.num_classes, minimum=2))
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"Head dropout must be in [0, 1), got {self.dropout!r}.")
         if self.activation not in ("softmax", "linear"):
@@ -131,8 +136,13 @@ class Backbone:
         return importlib.import_module(self.preprocessing).preprocess_input
 
 
-def load_backbone(source, *, input_shape=None, weights="imagenet", sequence_length=64):
-    """Load a model from any source (see module docstring); nothing is kept if it fails."""
+def load_backbone(source, *, input_shape=None, weights="imagenet", sequence_length=64, allow_pickle=False):
+    """Load a model from any source (see module docstring); nothing is kept if it fails.
+
+    Files are untrusted: `.keras` files load with `safe_mode=True` (a Lambda layer's Python
+    code is refused), and a checkpoint whose weights exist only as a pickle
+    (`pytorch_model.bin`) is refused unless `allow_pickle=True` (see `_weights_folder`).
+    """
     if isinstance(source, keras.Model):
         return _from_user_model(source, "in-memory model")
     if isinstance(source, Backbone):
@@ -144,12 +154,20 @@ def load_backbone(source, *, input_shape=None, weights="imagenet", sequence_leng
         )
     path = Path(source).expanduser()
     if path.is_dir():
-        return _from_checkpoint(path, sequence_length)
+        return _from_checkpoint(path, sequence_length, allow_pickle)
     if path.suffix in (".keras", ".h5", ".hdf5"):
         if not path.exists():
             raise ModelSourceError(f"No model file at {path}. Check the path.")
         return _from_file(path)
+    if _looks_like_path(str(source)):
+        raise ModelSourceError(f"No such folder or file: {path}"
+                               + ("" if path.is_absolute() else f" (relative to {Path.cwd()})") + ". Check the path.")
     return _from_application(str(source), input_shape, weights)
+
+
+def _looks_like_path(text):
+    """Whether a source that exists nowhere was meant as a path, not a keras.applications name."""
+    return any(sep in text for sep in ("/", os.sep)) or text.startswith(("~", "."))
 
 
 def _from_application(name, input_shape, weights):
@@ -178,7 +196,7 @@ def _from_application(name, input_shape, weights):
     return Backbone(model, "image", canonical, model.output, input_shape, preprocessing=preprocessing)
 
 
-def _from_checkpoint(folder, sequence_length):
+def _from_checkpoint(folder, sequence_length, allow_pickle=False):
     config_path = folder / "config.json"
     if not config_path.exists():
         raise CheckpointError(
@@ -190,7 +208,10 @@ def _from_checkpoint(folder, sequence_length):
     config = json.loads(config_path.read_text())
     architecture = config.get("model_type") or config.get("class_name") or "unknown"
     try:
-        model = keras_hub.models.Backbone.from_preset(str(folder))
+        with _weights_folder(folder, allow_pickle) as weights_folder:
+            model = keras_hub.models.Backbone.from_preset(str(weights_folder))
+    except CheckpointError:
+        raise
     except Exception as error:
         raise CheckpointError(
             f"The checkpoint in {folder} (architecture {architecture!r}) could not be loaded by "
@@ -209,6 +230,56 @@ def _from_checkpoint(folder, sequence_length):
                     pooling=_trained_pooling(folder))
 
 
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "model.weights.h5")
+PICKLE_WEIGHTS = "pytorch_model.bin"
+
+
+@contextlib.contextmanager
+def _weights_folder(folder, allow_pickle):
+    """The folder to load weights from: `folder` itself, unless its only weights are a pickle.
+
+    Unpickling runs whatever code the file holds, so such a checkpoint is refused, naming the
+    file. With `allow_pickle=True` (a documented opt-in, for files you trust) it warns, reads the
+    tensors with PyTorch and converts them to safetensors in a temporary copy of the folder,
+    which KerasHub then loads. The tokenizer is still read from `folder`.
+    """
+    pickle_file = folder / PICKLE_WEIGHTS
+    if any((folder / name).exists() for name in SAFE_WEIGHTS) or not pickle_file.exists():
+        yield folder
+        return
+    if not allow_pickle:
+        raise CheckpointError(
+            f"{folder} holds its weights only as {pickle_file.name}, a Python pickle: opening a pickle runs "
+            f"any code it contains, so tune-widgets does not. Use a copy of the checkpoint with "
+            f"model.safetensors (most Hugging Face models have one), or, for a file you trust, "
+            f"load_model(..., allow_pickle=True)."
+        )
+    warnings.warn(f"Reading {pickle_file} because allow_pickle=True: a pickle can run code when it is opened; "
+                  f"do this only for files you trust.", TuneWidgetsWarning, stacklevel=4)
+    try:
+        import torch
+    except ImportError:
+        raise CheckpointError(
+            f"Reading {pickle_file.name} needs PyTorch, which is not installed: pip install torch (the CPU "
+            f"build is enough), or convert it to model.safetensors where PyTorch is installed."
+        ) from None
+    from safetensors.numpy import save_file
+
+    state = torch.load(pickle_file, map_location="cpu", weights_only=True)
+    with tempfile.TemporaryDirectory(prefix="tune-widgets-checkpoint-") as copy:
+        for item in folder.iterdir():
+            if item.name != PICKLE_WEIGHTS:
+                (Path(copy) / item.name).symlink_to(item.resolve())
+        save_file({name: _numpy(tensor) for name, tensor in state.items()}, str(Path(copy) / "model.safetensors"))
+        yield Path(copy)
+
+
+def _numpy(tensor):
+    """A torch tensor as a numpy array (half and bfloat16 as float32, which numpy can hold)."""
+    tensor = tensor.detach().cpu()
+    return (tensor.float() if tensor.is_floating_point() else tensor).numpy()
+
+
 def _trained_pooling(folder):
     """"mean" for sentence-transformers checkpoints trained with mean pooling, else "cls"."""
     pooling_config = folder / "1_Pooling" / "config.json"
@@ -219,8 +290,14 @@ def _trained_pooling(folder):
 
 def _from_file(path):
     try:
-        model = keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
+        if "safe_mode" in str(error):
+            raise ModelSourceError(
+                f"{path} is refused: it holds Python code (a Lambda layer) that would run on loading, and "
+                f"tune-widgets loads files with safe_mode=True. For a file you trust, load it yourself "
+                f"(keras.saving.load_model(path, safe_mode=False)) and pass the keras.Model. Keras: {error}"
+            ) from error
         raise ModelSourceError(f"{path} could not be loaded as a Keras model: {error}") from error
     return _from_user_model(model, str(path))
 
