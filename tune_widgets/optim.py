@@ -62,6 +62,42 @@ class OptimizerSpec:
         return dataclasses.replace(self, **changes)
 
 
+# Options only some optimizers read; given to another one they would do nothing.
+USED_BY = {"momentum": ("sgd", "rmsprop"), "nesterov": ("sgd",)}
+
+
+def check_options_apply(spec, given):
+    """Refuse options in `given` (names set explicitly, to values other than the defaults)
+    that `spec.optimizer` ignores. A value carried over from an earlier optimizer is kept
+    quietly: it applies again if that optimizer is chosen again."""
+    defaults = OptimizerSpec()
+    ignored = [name for name in given if name in USED_BY and spec.optimizer not in USED_BY[name]
+               and getattr(spec, name) != getattr(defaults, name)]
+    if ignored:
+        users = " or ".join(repr(o) for o in USED_BY[ignored[0]])
+        raise ConfigError(f"{spec.optimizer} ignores {' and '.join(ignored)}: it would change nothing. Choose "
+                          f"optimizer={users} to use {ignored[0]}, or leave it out.")
+
+
+def warmup_steps(kind, warmup_fraction, total_steps):
+    """How many steps the schedule `kind` spends warming up over a run of `total_steps`."""
+    if kind in ("constant", "cosine"):
+        return 0
+    return max(1, round(warmup_fraction * max(int(total_steps), 1)))
+
+
+def check_run_length(spec, total_steps):
+    """Refuse a warmup that covers the whole run: it would never reach the learning rate
+    (a warmup_cosine run of one step trains at rate 0)."""
+    warmup = warmup_steps(spec.schedule, spec.warmup_fraction, total_steps)
+    if warmup >= total_steps > 0:
+        raise ConfigError(
+            f"The {spec.schedule} warmup takes {warmup} step{'s' * (warmup > 1)} but the run has only {total_steps}: "
+            f"it would never reach learning_rate {spec.learning_rate:g}. Train longer (more epochs, or a smaller "
+            f"batch size), lower warmup_fraction, or use schedule='cosine' or 'constant'."
+        )
+
+
 def _positive(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive number, got {value!r}.")
@@ -88,7 +124,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         peak, total, floor = self.peak, float(self.total_steps), self.peak * self.final_lr_ratio
         if self.kind == "constant":
             return ops.full_like(step, peak)
-        warmup = 0.0 if self.kind == "cosine" else max(1.0, round(self.warmup_fraction * total))
+        warmup = float(warmup_steps(self.kind, self.warmup_fraction, self.total_steps))
         start = peak / 25.0 if self.kind == "one_cycle" else 0.0
         end = floor if self.kind != "one_cycle" or self.final_lr_ratio else peak / 1e5
         rising = start + (peak - start) * (

@@ -8,6 +8,7 @@ assigns last: after an error the session holds exactly what it held before.
 import concurrent.futures
 import dataclasses
 import functools
+import numbers
 import threading
 import time
 import warnings
@@ -20,16 +21,18 @@ from . import acceleration, bucketing
 from . import data as data_module
 from . import saving
 from .cache import FeatureCache
+from .divergence import DivergenceGuard
 from .errors import ConfigError, StateError, TuneWidgetsError, TuneWidgetsWarning
 from .evaluation import report
 from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
 from .models import HeadSpec, build_classifier, input_names, load_backbone
-from .optim import OptimizerSpec, build_optimizer
+from .optim import OptimizerSpec, build_optimizer, check_options_apply, check_run_length
 from .reset import StartingPoint
 from .training import CancelFit, Progress, RunRecord, Trainer, final_progress, fit_stage
 from .tuning import lr_find, sweep, unfreezing
 from .tuning import rates as discriminative
 from .user_models import preprocessing_module
+from .validation import check_something_trains, screen_rows, whole_number
 
 ALL = slice(None)
 
@@ -74,7 +77,7 @@ class Session(traitlets.HasTraits):
     # ---- model -------------------------------------------------------------------------------
 
     def load_model(self, source, *, input_shape=None, weights="imagenet", sequence_length=64, head=None,
-                   preprocessing="auto"):
+                   preprocessing="auto", allow_pickle=False):
         """Load a model from a keras.applications name, a checkpoint folder, a .keras/.h5 file or a
         keras.Model (see `models.load_backbone`), and put the head on it once classes are known.
 
@@ -82,10 +85,13 @@ class Session(traitlets.HasTraits):
         preprocessing: how images are scaled for it: "auto" (a keras.applications network's own,
         also when found inside a user model; a saved model's recorded one), a keras.applications
         module name such as "mobilenet_v2", or None for raw 0–255 pixels.
+        `allow_pickle=True` opts in to a checkpoint whose weights are only a pickle
+        (pytorch_model.bin): it can run code, so only for files you trust (it warns).
         """
         self._check_idle()
         declared = preprocessing_module(preprocessing) if preprocessing != "auto" else None
-        backbone = load_backbone(source, input_shape=input_shape, weights=weights, sequence_length=sequence_length)
+        backbone = load_backbone(source, input_shape=input_shape, weights=weights, sequence_length=sequence_length,
+                                 allow_pickle=allow_pickle)
         saving.restore(backbone, source, sequence_length)
         if preprocessing != "auto":
             if declared is not None and backbone.tokenizer is not None:
@@ -169,8 +175,8 @@ class Session(traitlets.HasTraits):
 
     def plan_to(self, selector):
         """The plan `freeze_to(selector)` would apply, without applying it."""
-        if isinstance(selector, int) and not isinstance(selector, bool):
-            count = len(self.layers)
+        if isinstance(selector, numbers.Integral) and not isinstance(selector, (bool, np.bool_)):
+            selector, count = int(selector), len(self.layers)
             if not 0 <= selector <= count:
                 raise ConfigError(f"freeze_to({selector}) is out of range: the model has {count} layers.")
             stop = selector
@@ -216,7 +222,14 @@ class Session(traitlets.HasTraits):
     # ---- optimizer ---------------------------------------------------------------------------
 
     def set_optimizer(self, spec=None, **changes):
-        """Replace the optimizer spec, or change some of its fields: set_optimizer(learning_rate=3e-4)."""
+        """Replace the optimizer spec, or change some of its fields: set_optimizer(learning_rate=3e-4).
+
+        Refused during a fit: its optimizer is built when it starts, so a change would silently
+        wait for the next run. Options the chosen optimizer ignores (momentum with Adam) are refused.
+        """
+        if self.training:
+            raise StateError("A fit is running, and its optimizer was built when it started: a change now would "
+                             "only apply to the next run. Stop the fit (session.stop()) or wait for it, then change it.")
         if spec is not None and not isinstance(spec, OptimizerSpec):
             raise ConfigError(f"Expected an OptimizerSpec, got {type(spec).__name__}.")
         try:
@@ -224,6 +237,9 @@ class Session(traitlets.HasTraits):
         except TypeError as error:
             fields = ", ".join(f.name for f in dataclasses.fields(OptimizerSpec))
             raise ConfigError(f"{error}. OptimizerSpec fields: {fields}.") from None
+        current = self.optimizer  # a whole spec "gives" the fields it changes: fine_tune puts specs back whole
+        check_options_apply(new, [*changes, *(field.name for field in dataclasses.fields(OptimizerSpec)
+                                              if getattr(new, field.name) != getattr(current, field.name))])
         self.optimizer = new
         return self
 
@@ -241,22 +257,24 @@ class Session(traitlets.HasTraits):
     # ---- data --------------------------------------------------------------------------------
 
     def set_data(self, data, labels=None, *, validation=0.2, validation_data=None, seed=0,
-                 text_column=None, label_column=None, class_names=None, batch_size=None):
+                 text_column=None, label_column=None, class_names=None, batch_size=None, dropna=False):
         """Set the training data (and hold out a seeded, stratified validation split).
 
         `data` may be arrays, lists of texts, a DataFrame, a tf.data.Dataset, a folder of images or
         LabelledData; `validation_data` (same forms, or an (x, y) pair) replaces the split.
+        Missing texts or labels and NaN/inf features are refused, naming their positions;
+        `dropna=True` drops those rows instead, with a warning that counts them.
         """
         self._check_idle()
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ConfigError(f"batch_size must be a positive whole number, got {batch_size!r}.")
+        if batch_size is not None:
+            batch_size = whole_number("batch_size", batch_size)
         full = data_module.labelled(data, labels, text_column=text_column, label_column=label_column,
-                                    class_names=class_names)
+                                    class_names=class_names, num_classes=self._head_class_count(), dropna=dropna)
         if validation_data is not None:
             if isinstance(validation_data, tuple) and len(validation_data) == 2:
-                validation_data = data_module.labelled(*validation_data, class_names=full.class_names)
+                validation_data = data_module.labelled(*validation_data, class_names=full.class_names, dropna=dropna)
             held = data_module.labelled(validation_data, class_names=full.class_names, text_column=text_column,
-                                        label_column=label_column)
+                                        label_column=label_column, dropna=dropna)
             train = full
         else:
             train, held = data_module.split(full, validation, seed)
@@ -275,6 +293,11 @@ class Session(traitlets.HasTraits):
             if model is not self.model:
                 self._set_model(model, self._plan_for(model) if self.model is not None else self.plan)
         return self
+
+    def _head_class_count(self):
+        """The class count the head was given (set_head(num_classes=...)), which integer labels
+        must fit; None when the count follows the data."""
+        return None if self._keep_head else self.head.num_classes
 
     def _class_count_changed(self, train):
         if self._keep_head or self.head.num_classes:
@@ -325,16 +348,17 @@ class Session(traitlets.HasTraits):
         """
         if mixed_precision:
             acceleration.check_mixed_precision()
+        epochs = whole_number("epochs", epochs)
         with self._lock:
             batch_size = self.check_ready(batch_size)
-            if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
-                raise ConfigError(f"epochs must be a positive whole number, got {epochs!r}.")
+            check_something_trains(self.layers)
+            total_steps = -(-len(self.train_data) // batch_size) * epochs
+            check_run_length(self.optimizer, total_steps)
             config = self._config(epochs, batch_size)
             clashes = sorted(set(tags or {}) & (set(config) - {"purpose"}))
             if clashes:
                 raise ConfigError(f"Run tags {clashes} would replace the fit's own settings: name them otherwise.")
-            run = RunRecord(config={**config, **(tags or {})},
-                            total_steps=-(-len(self.train_data) // batch_size) * epochs)
+            run = RunRecord(config={**config, **(tags or {})}, total_steps=total_steps)
             run.config.update(jit_compile=bool(jit_compile), mixed_precision=bool(mixed_precision))
             self._stop_requested = threading.Event()
             self.progress = {}
@@ -351,39 +375,48 @@ class Session(traitlets.HasTraits):
     def _train(self, run, epochs, batch_size, callbacks, seed, cache):
         """The fit itself (in the caller's thread or the worker): cache pass, compile, train.
 
-        Whatever happens, the run ends with a final status and the session is idle again. An
-        error that is not the toolkit's own comes back as a FitError naming the stage.
+        Whatever happens (an error or an interrupt anywhere, a user callback's included), the run
+        ends with a final status and its error, the views get the final progress, and the session
+        is idle again. An error that is not the toolkit's own comes back as a FitError naming the
+        stage. A loss that turns NaN or inf ends the run as "diverged", the last good weights back
+        (see divergence.py).
         """
         try:
-            apply_plan(self.model, self.plan)
-            with fit_stage(run, "caching the frozen layers' outputs",
-                           "Pass cache=False to fit without the cache."):
-                model, train_x, validation_x, run.config["cache"] = self._training_inputs(cache, batch_size, run)
-            trainer = Trainer(model, train_x, self.train_data.labels, run=run, epochs=epochs,
-                              batch_size=batch_size, seed=seed, stop_requested=self._stop_requested,
-                              validation=(validation_x, self.validation_data.labels),
-                              callbacks=[Progress(self._report_progress), *callbacks])
-            with fit_stage(run, "compiling the model"):
-                self.compile(run.total_steps, model, jit_compile=run.config["jit_compile"])
-            with fit_stage(run, "training", acceleration.JIT_ADVICE if run.config["jit_compile"] else ""), \
-                    acceleration.mixed_precision(model, run.config["mixed_precision"]):
-                return trainer.fit()
-        except CancelFit:
-            run.status = "stopped"
+            with fit_stage(run, "preparing the fit"):
+                apply_plan(self.model, self.plan)
+                with fit_stage(run, "caching the frozen layers' outputs",
+                               "Pass cache=False to fit without the cache."):
+                    model, train_x, validation_x, run.config["cache"] = self._training_inputs(cache, batch_size, run)
+                trainer = Trainer(model, train_x, self.train_data.labels, run=run, epochs=epochs,
+                                  batch_size=batch_size, seed=seed, stop_requested=self._stop_requested,
+                                  validation=(validation_x, self.validation_data.labels),
+                                  callbacks=[Progress(self._report_progress), DivergenceGuard(), *callbacks])
+                with fit_stage(run, "compiling the model"):
+                    self.compile(run.total_steps, model, jit_compile=run.config["jit_compile"])
+                with fit_stage(run, "training", acceleration.JIT_ADVICE if run.config["jit_compile"] else ""), \
+                        acceleration.mixed_precision(model, run.config["mixed_precision"]):
+                    return trainer.fit()
+        except CancelFit as cancel:
+            run.status, run.error = cancel.status, cancel.error
+            if run.error:
+                warnings.warn(run.error, TuneWidgetsWarning, stacklevel=3)
             return run
         finally:
-            if run.status == "running":  # an error before the fit started
-                run.status = "failed"
+            self._end_run(run)
+
+    def _end_run(self, run):
+        """The run gets a final status and the views the final progress; the session is idle
+        again even if a view fails or a second interrupt arrives meanwhile."""
+        try:
             self.progress = final_progress(run, self.progress)
+        finally:
             self.training = False
             self.runs = list(self.runs)  # the record changed in place: tell the views
 
     def check_ready(self, batch_size=None):
         """Raise the error that would stop a fit now (busy, no model or data, a head that does
         not fit the data, a bad batch size); return the batch size a fit would use."""
-        batch_size = batch_size or self.batch_size
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive whole number, got {batch_size!r}.")
+        batch_size = self.batch_size if batch_size is None else whole_number("batch_size", batch_size)
         self._check_idle()
         self._require_model()
         if self.train_data is None:
@@ -498,6 +531,7 @@ class Session(traitlets.HasTraits):
         model = self._require_model()
         if isinstance(examples, str):
             examples = [examples]
+        examples, _ = screen_rows(examples)
         raw, kind = data_module.examples(examples)
         raw = data_module.LabelledData(raw, np.zeros(len(raw), "int32"), ("",), kind)
         return self._probabilities(model, data_module.encode(raw, self.backbone))
