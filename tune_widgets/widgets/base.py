@@ -8,7 +8,11 @@ from ..errors import TuneWidgetsError
 
 
 class Panel(widgets.VBox):
-    """A titled box over a session. `attempt` runs a session call and shows its error inline."""
+    """A titled box over a session. `attempt` runs a session call and shows its error inline.
+
+    A shown error lasts only while it is true: the next successful `attempt` clears it, and so
+    does a change of the session traits it was about (`clear_error_when`).
+    """
 
     title = "Panel"
     css_class = "tw-panel"
@@ -31,6 +35,11 @@ class Panel(widgets.VBox):
             return None
         self.show_error("")
         return result
+
+    def clear_error_when(self, *names):
+        """Clear the error when one of the session's traits `names` changes: the message was
+        about the state before (a fit that has ended is no longer "running")."""
+        self.session.observe(lambda change: self.show_error(""), names=list(names))
 
     def show_error(self, message):
         self.error.value = (

@@ -31,6 +31,7 @@ class EvaluationPanel(Panel):
         self.run.on_click(lambda _: self.attempt(session.evaluate, k=self.k))
         session.observe(self._show, names=["evaluation"])
         session.observe(lambda c: setattr(self.run, "disabled", c["new"]), names=["training"])
+        self.clear_error_when("evaluation", "training", "model")
         self._show()
 
     def _show(self, change=None):

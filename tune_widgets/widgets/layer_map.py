@@ -52,7 +52,7 @@ class LayerMap(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.session = session
         self._following = False
-        session.observe(self._show_session, names=["layers"])
+        session.observe(self._session_changed, names=["layers"])
         session.observe(self._show_busy, names=["training"])
         session.observe(self._show_rates, names=["optimizer"])
         self.observe(self._frozen_from_browser, names=["frozen"])
@@ -73,8 +73,13 @@ class LayerMap(anywidget.AnyWidget):
     def _show_rates(self, change=None):
         self.rates = block_rates(self.layers, self.session.optimizer)
 
+    def _session_changed(self, change):
+        self.error = ""  # a message about the layers as they were
+        self._show_session()
+
     def _show_busy(self, change):
         self.busy = change["new"]
+        self.error = ""  # "A fit is running" is no longer true, or about to be replaced
 
     def _frozen_from_browser(self, change):
         if self._following:

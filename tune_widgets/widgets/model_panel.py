@@ -58,6 +58,7 @@ class ModelPanel(Panel):
         self._show_fields()
         self.apply_head.on_click(lambda _: self.attempt(self._replace_head))
         session.observe(self._show_counts, names=["layers", "model", "train_data"])
+        self.clear_error_when("layers", "training")
         self._show_counts()
 
     def _load(self):

@@ -60,6 +60,7 @@ class OptimizerPanel(Panel):
         session.observe(self._show, names=["optimizer", "layers"])
         session.observe(self._show_finder, names=["lr_finder"])
         session.observe(lambda c: setattr(self.find, "disabled", c["new"]), names=["training"])
+        self.clear_error_when("optimizer", "training")
         self._show()
         self._show_finder()
 
@@ -101,7 +102,9 @@ class OptimizerPanel(Panel):
     def _change(self, **changes):
         if self._showing:
             return
-        self.attempt(lambda: self.session.set_optimizer(**{k: v() if callable(v) else v for k, v in changes.items()}))
+        done = self.attempt(lambda: self.session.set_optimizer(**{k: v() if callable(v) else v for k, v in changes.items()}))
+        if done is None:
+            self._show()  # refused: every field snaps back to the session's spec
 
     _showing = False
 

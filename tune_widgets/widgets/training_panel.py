@@ -13,7 +13,6 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..errors import ConfigError
 from .base import Panel, labelled
 
 SMOOTHING = 0.9  # exponential moving average of the batch loss, debiased like fastai's
@@ -105,29 +104,23 @@ class TrainingPanel(Panel):
 
     def start(self):
         """Train in the background with the panel's epochs and batch size."""
-        def begin():
-            if self.epochs.value < 1:
-                raise ConfigError("Epochs must be at least 1.")
-            return self.session.fit(epochs=self.epochs.value, batch_size=self.batch_size.value,
-                                    callbacks=self.callbacks, background=True, jit_compile=self.jit_compile.value,
-                                    mixed_precision=self.mixed_precision.value)
-
-        future = self.attempt(begin)
+        future = self.attempt(self.session.fit, epochs=self.epochs.value, batch_size=self.batch_size.value,
+                              callbacks=self.callbacks, background=True, jit_compile=self.jit_compile.value,
+                              mixed_precision=self.mixed_precision.value)
         if future is not None:
             self.future = future
-            future.add_done_callback(self._finished)
         return future
 
-    def _finished(self, future):
-        error = future.exception()
-        if error is not None:
-            self.show_error(f"Training failed: {type(error).__name__}: {error}")
-
     def _on_training(self, change):
+        """Buttons follow the session; a message about the last fit ("A fit is running", the
+        previous run's failure) goes when a fit starts or ends, replaced by the new run's outcome."""
         running = change["new"]
         self.train.disabled, self.stop.disabled, self.reset.disabled = running, not running, running
         if running:
+            self.show_error("")
             self._reset()
+        else:
+            self.show_error(_outcome(self.session.runs[-1]) if self.session.runs else "")
 
     def _reset(self):
         with self._lock, self.chart.batch_update():
@@ -157,7 +150,9 @@ class TrainingPanel(Panel):
             if not new and len(run.epochs) == self._drawn_epochs:
                 return
             for row in new:
-                self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * row.get("loss", 0.0)
+                if row.get("loss") is None:  # a run record keeps no NaN: a missing loss is not drawn
+                    continue
+                self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * row["loss"]
                 self._steps.append(row["step"])
                 self._smoothed.append(self._ema / (1 - SMOOTHING ** row["step"]))
             self._drawn, self._drawn_epochs = self._drawn + len(new), len(run.epochs)
@@ -170,6 +165,15 @@ class TrainingPanel(Panel):
                 for trace, key in zip(self.chart.data[1:], ("loss", "val_loss", "accuracy", "val_accuracy")):
                     trace.x, trace.y = [row["epoch"] + 1 for row in rows], [row.get(key) for row in rows]
                     trace.mode = mode
+
+
+def _outcome(run):
+    """What the panel says about a run that ended: why it failed or diverged, else nothing."""
+    if run.status == "diverged":
+        return run.error
+    if run.status == "failed":
+        return f"Training failed: {run.error}"
+    return ""
 
 
 def thinned(count):
