@@ -44,9 +44,12 @@ class DivergenceGuard(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._check(logs)
-        self.good, self.good_epoch = WeightSnapshot.of_training_layers(self.model), epoch
+        if self.trainer.guard_divergence:
+            self.good, self.good_epoch = WeightSnapshot.of_training_layers(self.model), epoch
 
     def _check(self, logs):
+        if not self.trainer.guard_divergence:  # a fit that handles divergence itself (the LR finder)
+            return
         bad = {name: float(value) for name, value in (logs or {}).items()
                if name in WATCHED and not math.isfinite(float(value))}
         if bad:

@@ -198,10 +198,13 @@ class Trainer:
     """Runs one fit: owns the run record, the stop flag and the ordered callbacks.
 
     `validate` (True) is a flag a callback may clear before the first epoch ends, for a fit
-    whose epochs are not worth a validation pass (the LR finder's sweep).
+    whose epochs are not worth a validation pass (the LR finder's sweep). `guard_divergence`
+    (True) likewise, for a fit that seeks divergence, ends itself on it and puts the weights
+    back (the LR finder again): `divergence.DivergenceGuard` then stands aside.
     """
 
     validate = True
+    guard_divergence = True
 
     def __init__(self, model, x, y, *, run, epochs, batch_size, validation=None, callbacks=(), seed=None,
                  stop_requested=None):

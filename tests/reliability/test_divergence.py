@@ -92,3 +92,16 @@ def test_a_run_that_diverges_in_its_first_epoch_goes_back_to_its_start(exploding
     assert run.status == "diverged" and "where they were when the run started" in run.error
     assert start.equals(exploding.model)
     assert run.epochs == [] and all(np.isfinite(row["loss"]) for row in run.batches)
+
+
+def test_the_lr_finder_seeks_divergence_so_the_guard_stands_aside(exploding):
+    exploding.set_optimizer(optimizer="sgd")
+    start = WeightSnapshot.of(exploding.model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tw.TuneWidgetsWarning)
+        result = exploding.find_lr(start=1.0, end=10.0, steps=20, divergence=1e30)  # only NaN ends it
+    run = exploding.runs[-1]
+    assert not all(np.isfinite(result.losses)) and result.ended == "diverged"
+    assert run.status == "completed" and run.error == ""  # the sweep did its job: not a diverged training run
+    assert start.equals(exploding.model)  # the finder put the weights back
+    json.dumps(run.to_dict(), allow_nan=False)

@@ -84,7 +84,7 @@ class LRFinder(Callback):
         self._average = 0.0
 
     def on_train_begin(self, logs=None):
-        self.trainer.validate = False
+        self.trainer.validate = self.trainer.guard_divergence = False  # it ends on divergence itself
         self.model.optimizer.learning_rate = self.schedule  # a fresh optimizer: step 0 is this fit's first batch
 
     def on_train_batch_begin(self, batch, logs=None):
