@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.optim import build_optimizer
+from tune_widgets.optim import USED_BY, build_optimizer
 from tune_widgets.snapshot import WeightSnapshot
 from tune_widgets.training import Callback
 from tune_widgets.tuning import unfreezing
@@ -43,7 +43,8 @@ GOOD_RATES = {"sgd": (0.05, 3.0), "adam": (0.01, 0.3)}
 def test_lr_finder_suggests_a_rate_in_the_known_good_range(monkeypatch):
     session = logistic_session()
     for optimizer, (low, high) in GOOD_RATES.items():
-        session.set_optimizer(optimizer=optimizer, momentum=0.0)
+        plain = {"momentum": 0.0} if optimizer in USED_BY["momentum"] else {}  # the others refuse a momentum they ignore
+        session.set_optimizer(optimizer=optimizer, **plain)
         result = session.find_lr(steps=100, seed=0)
         assert result.ended == "completed" and len(result.rates) == len(result.losses) == 100
         assert result.rates[0] == pytest.approx(1e-7) and result.rates[-1] == pytest.approx(10.0)
@@ -252,7 +253,7 @@ def test_gradual_unfreezing_opens_one_block_per_epoch_from_the_top(cnn_session):
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"epochs": 0}, "epochs must be a whole number of at least 1"),
+    ({"epochs": 0}, "epochs must be a positive whole number"),
     ({"frozen_epochs": -1}, "frozen_epochs must be a whole number of at least 0"),
     ({"unfreeze": "sideways"}, "'all'"),
     ({"lowest": 5}, r"number in \(0, 1\]"),
@@ -318,7 +319,7 @@ def test_sweep_points_as_freeze_to_selectors(cnn_session):
     ([], 1, tw.ConfigError, "points is empty"),
     (["head_dense"], 1, tw.ConfigError, "freezes every layer with weights"),
     ("conv2", 1, tw.ConfigError, "list of freeze_to selectors"),
-    (None, 0, tw.ConfigError, "epochs must be a whole number"),
+    (None, 0, tw.ConfigError, "epochs must be a positive whole number"),
 ])
 def test_sweep_bad_input_changes_nothing(cnn_session, points, epochs, error, words):
     cnn_session.freeze("conv1")

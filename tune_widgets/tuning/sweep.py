@@ -14,6 +14,7 @@ import uuid
 
 from ..errors import ConfigError, LayerSelectionError
 from ..snapshot import WeightSnapshot
+from ..validation import whole_number
 from . import jobs
 from .groups import describe, frozen_below_top, groups
 
@@ -100,8 +101,7 @@ def sweep_freeze(session, points=None, epochs=1, *, metric="val_accuracy", batch
                  background=False):
     """Run the sweep on `session` (see `Session.sweep_freeze`): a SweepResult, or a Future of it."""
     batch_size = session.check_ready(batch_size)
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ConfigError(f"sweep_freeze: epochs must be a whole number of at least 1, got {epochs!r}.")
+    epochs = whole_number("sweep_freeze: epochs", epochs)
     if not isinstance(metric, str) or not metric:
         raise ConfigError(f"sweep_freeze: metric must be a metric's name like 'val_accuracy', got {metric!r}.")
     cuts = cut_points(session, points)

@@ -21,6 +21,7 @@ import dataclasses
 import uuid
 
 from ..errors import ConfigError
+from ..validation import whole_number
 from . import jobs
 from .groups import describe, frozen_below_top, groups
 from .rates import spread
@@ -40,9 +41,8 @@ class Phase:
 
 def phases(layers, spec, epochs, frozen_epochs, unfreeze="all", learning_rate=None, lowest=0.01):
     """The phases of a fine_tune (see the module docstring), checked before anything runs."""
-    for name, value, least in (("epochs", epochs, 1), ("frozen_epochs", frozen_epochs, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ConfigError(f"fine_tune: {name} must be a whole number of at least {least}, got {value!r}.")
+    epochs, frozen_epochs = whole_number("fine_tune: epochs", epochs), whole_number("fine_tune: frozen_epochs",
+                                                                                   frozen_epochs, minimum=0)
     if unfreeze not in MODES:
         raise ConfigError(f"fine_tune: unfreeze must be 'all' (everything after the frozen epochs) or 'gradual' "
                           f"(one block per epoch from the top), got {unfreeze!r}.")
