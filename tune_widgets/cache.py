@@ -55,7 +55,7 @@ def plan_cache(model):
             if not layer.trainable:
                 return None, f"{layer.name} adds training-time randomness (augmentation) inside the frozen part"
             continue
-        if not layer.trainable or (not layer.weights and not isinstance(layer, STOCHASTIC)):
+        if _fixed(layer) or (not layer.weights and not isinstance(layer, STOCHASTIC)):
             prefix.add(layer.name)
     computed = [layer for layer in layers if layer.name in prefix and layer.name not in input_layers]
     if not any(layer.weights for layer in computed):
@@ -224,6 +224,11 @@ def _suffix_model(model, cut):
     finally:
         for tensor, history in histories:
             tensor._keras_history = history
+
+
+def _fixed(layer):
+    """Frozen, with nothing inside that trains: a frozen block holding LoRA adapters is not."""
+    return not layer.trainable and not any(weight.trainable for weight in layer.weights)
 
 
 def _parents(node):

@@ -2,8 +2,8 @@
 
 `labelled(...)` turns arrays, lists of strings, a pandas DataFrame, a CSV file, a
 `tf.data.Dataset` or a folder of images (one subfolder per class, read by `files.py`) into
-`LabelledData`: raw examples, integer labels and the class names. `encode` turns raw examples
-into what a backbone takes.
+`LabelledData`: raw examples, integer labels and the class names, or, for regression, numeric
+targets. `encode` turns raw examples into what a backbone takes.
 """
 
 import dataclasses
@@ -18,12 +18,14 @@ from .validation import label_names, screen_rows
 
 TEXT_COLUMNS = ("text", "sentence", "review", "tweet", "content")
 LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment", "y")
+TASKS = ("auto", "classification", "regression")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class LabelledData:
-    """Raw examples with integer labels. kind: "text" (strings), "image" (N,H,W,C floats in
-    0–255) or "array" (anything else a model takes as is)."""
+    """Raw examples with integer labels, or with float targets and `class_names` None
+    (regression). kind: "text" (strings), "image" (N,H,W,C floats in 0–255) or "array"
+    (anything else a model takes as is)."""
 
     examples: object
     labels: np.ndarray
@@ -39,24 +41,41 @@ class LabelledData:
         return LabelledData(examples, self.labels[indices], self.class_names, self.kind)
 
     @property
+    def task(self):
+        """"classification" (labels are class numbers) or "regression" (labels are targets)."""
+        return "regression" if self.class_names is None else "classification"
+
+    @property
     def class_counts(self):
+        if self.class_names is None:
+            return None
         return np.bincount(self.labels, minlength=len(self.class_names))
 
     def __repr__(self):
+        if self.class_names is None:
+            return (f"LabelledData({len(self)} {self.kind} examples; regression targets from "
+                    f"{self.labels.min():g} to {self.labels.max():g}, mean {self.labels.mean():.3g})")
         counts = ", ".join(f"{name}: {n}" for name, n in zip(self.class_names, self.class_counts))
         return f"LabelledData({len(self)} {self.kind} examples; {counts})"
 
 
 def labelled(data, labels=None, *, text_column=None, label_column=None, class_names=None, num_classes=None,
-             dropna=False):
+             dropna=False, task="auto"):
     """Build `LabelledData` from any supported source; raises DataError saying what to fix.
 
     Missing texts or labels and NaN/inf features are refused with their positions, or dropped
     with `dropna=True` (see `validation.screen_rows`). Integer labels must lie below
     `num_classes` (or the count of `class_names`) when given, and must not skip a class number
-    when not (see `validation.label_names`).
+    when not (see `validation.label_names`). task: "classification", "regression" (numeric
+    targets: a linear head and the MSE loss) or "auto": regression when the labels are numbers
+    with fractions, classification otherwise.
     """
+    if task not in TASKS:
+        raise DataError(f"task must be one of {TASKS}, got {task!r}.")
     if isinstance(data, LabelledData):
+        if task != "auto" and task != data.task:
+            raise DataError(f"This LabelledData holds {data.task} labels, not {task}: build it from "
+                            f"examples and labels with task={task!r}.")
         return data
     if isinstance(data, (str, os.PathLike)) and Path(data).suffix.lower() == ".csv":
         data = files.read_csv(data)
@@ -80,6 +99,12 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
     if len(data) == 0:
         raise DataError("The data is empty: give at least two examples of each of two classes.")
     raw, kind = examples(data)
+    if task == "regression" or (task == "auto" and class_names is None and num_classes is None
+                                and _has_fractions(labels)):
+        if class_names is not None or num_classes is not None:
+            raise DataError("Regression targets have no classes: drop class_names and num_classes, or pass "
+                            "task='classification' for classes.")
+        return LabelledData(raw, regression_targets(labels), None, kind)
     codes, names = encode_labels(labels, class_names, num_classes)
     if len(names) < 2 or np.count_nonzero(np.bincount(codes, minlength=len(names))) < 2:
         raise DataError(
@@ -87,6 +112,31 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
             f"least two classes in the data."
         )
     return LabelledData(raw, codes, names, kind)
+
+
+def _has_fractions(labels):
+    values = np.asarray(labels)
+    return values.dtype.kind == "f" and bool(np.any(np.isfinite(values) & (values != np.round(values))))
+
+
+def regression_targets(labels):
+    """Float32 targets, one finite number per example, not all equal."""
+    values = np.asarray(labels)
+    if values.dtype.kind in "US" or values.dtype == object:
+        raise DataError(f"Regression targets must be numbers, got {values.dtype.name} values like "
+                        f"{values.flat[0]!r}: pass numeric targets, or task='classification' for classes.")
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise DataError(f"Regression targets must be one number per example (1-D), got shape {values.shape}.")
+    values = values.astype("float32")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise DataError(f"{bad.size} regression targets are NaN or infinite (rows {bad[:5].tolist()}): "
+                        "drop or fill them.")
+    if values.min() == values.max():
+        raise DataError(f"Every target is {values[0]:g}: regression needs targets that vary.")
+    return values
 
 
 def encode_labels(labels, class_names=None, num_classes=None):
@@ -106,13 +156,15 @@ def encode_labels(labels, class_names=None, num_classes=None):
         return np.array([lookup[v] for v in values.tolist()], dtype="int32"), tuple(str(n) for n in names)
     if values.dtype.kind == "f":
         if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
-            raise DataError("Labels must be whole class numbers (0, 1, 2, …) or class names, not fractions or NaN.")
+            raise DataError("Labels must be whole class numbers (0, 1, 2, …) or class names, not fractions or "
+                            "NaN. For numeric targets pass task='regression'.")
     elif values.dtype.kind not in "iub":
         raise DataError(f"Labels must be integers or strings, got {values.dtype}.")
     codes = values.astype("int64")
     if codes.min() < 0:
         position = int(np.argmin(codes))
-        raise DataError(f"Label {int(codes.min())} (position {position}) is negative: class numbers start at 0.")
+        raise DataError(f"Label {int(codes.min())} (position {position}) is negative: class numbers start at 0. "
+                        "For numeric targets (a score) pass task='regression'.")
     return codes.astype("int32"), label_names(codes, class_names, num_classes)
 
 
@@ -187,10 +239,16 @@ def _from_tf_dataset(dataset):
 
 def split(data, validation=0.2, seed=0):
     """A seeded, stratified (train, validation) split; every class keeps at least one example
-    in training."""
+    in training. Regression targets are split at random."""
     if not 0 < validation < 1:
         raise DataError(f"validation must be a fraction between 0 and 1, got {validation!r}.")
     rng = np.random.default_rng(seed)
+    if data.task == "regression":
+        order = rng.permutation(len(data))
+        n_held = min(max(int(round(len(data) * validation)), 1), len(data) - 1)
+        if n_held < 1:
+            raise DataError("The data is too small to hold out a validation set: give more examples.")
+        return data.take(order[n_held:]), data.take(order[:n_held])
     train, held = [], []
     for label in range(len(data.class_names)):
         members = rng.permutation(np.flatnonzero(data.labels == label))

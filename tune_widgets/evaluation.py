@@ -1,4 +1,5 @@
-"""Evaluation as data: confusion matrix, per-class precision/recall/F1, the worst examples."""
+"""Evaluation as data: confusion matrix, per-class precision/recall/F1, the worst examples; for
+regression, MSE, MAE, RMSE, R² and the examples with the largest errors."""
 
 import dataclasses
 
@@ -70,3 +71,51 @@ def report(probabilities, labels, class_names, examples, k=5, name="validation")
     )
     return EvaluationReport(tuple(class_names), float(losses.mean()), float((predicted == labels).mean()),
                             confusion, precision, recall, f1, support, worst, name)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RegressionExample:
+    """One badly predicted example of a regression: where it is, its target, the prediction."""
+
+    index: int
+    example: object
+    true: float
+    predicted: float
+    error: float  # predicted - true
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RegressionReport:
+    """Mean squared error (the training loss), MAE, RMSE, R², and the predictions themselves
+    (for a predicted-against-true plot and a residual histogram)."""
+
+    mse: float
+    mae: float
+    rmse: float
+    r2: float  # 1 - MSE / variance of the targets: 0 is as good as predicting their mean
+    true: np.ndarray
+    predicted: np.ndarray
+    worst: tuple  # RegressionExamples, largest absolute error first
+    name: str = "validation"
+
+    @property
+    def residuals(self):
+        return self.predicted - self.true
+
+    def __repr__(self):
+        return (f"RegressionReport({self.name}: {len(self.true)} examples, MSE={self.mse:.4f}, "
+                f"MAE={self.mae:.4f}, RMSE={self.rmse:.4f}, R²={self.r2:.3f})")
+
+
+def regression_report(predicted, targets, examples, k=5, name="validation"):
+    """Build the report from predicted values and true targets."""
+    predicted = np.asarray(predicted, dtype="float64").reshape(-1)
+    true = np.asarray(targets, dtype="float64")
+    errors = predicted - true
+    mse = float(np.mean(errors ** 2))
+    variance = float(np.var(true))
+    order = np.argsort(-np.abs(errors), kind="stable")[:k]
+    worst = tuple(RegressionExample(int(i), examples[int(i)], float(true[i]), float(predicted[i]), float(errors[i]))
+                  for i in order)
+    return RegressionReport(mse, float(np.mean(np.abs(errors))), float(np.sqrt(mse)),
+                            1 - mse / variance if variance > 0 else float("nan"), true, predicted, worst, name)

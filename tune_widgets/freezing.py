@@ -42,8 +42,9 @@ class LayerInfo:
     type: str
     block: str
     params: int  # weights that train when the layer is unfrozen
-    fixed_params: int  # weights that never train (BatchNorm moving statistics)
+    fixed_params: int  # weights that never train (BatchNorm moving statistics, kernels under LoRA)
     frozen: bool
+    adapter_params: int = 0  # LoRA adapters: they train even when the layer is frozen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,23 +88,54 @@ def layer_table(model, plan=None):
     for index, (layer, block) in enumerate(zip(layers, blocks)):
         if isinstance(layer, keras.layers.InputLayer):
             block = "inputs"
-        trainable, fixed = _parameter_split(layer)
+        trainable, fixed, adapters = _parameter_split(layer)
         frozen = layer.name in plan.frozen if plan is not None else not layer.trainable
-        rows.append(LayerInfo(index, layer.name, type(layer).__name__, block, trainable, fixed, frozen))
+        rows.append(LayerInfo(index, layer.name, type(layer).__name__, block, trainable, fixed, frozen, adapters))
     return tuple(rows)
 
 
 def _parameter_split(layer):
-    """(trainable-when-unfrozen, never-trainable) weight counts, whatever the current flags.
+    """(trainable-when-unfrozen, never-trainable, LoRA adapter) weight counts, whatever the
+    current flags.
 
     `layer.trainable_weights` is empty while a layer is frozen, so the split is read from each
     sublayer's own variable lists instead.
     """
-    trainable = fixed = 0
+    trainable = fixed = adapters = 0
     for sublayer in layer._flatten_layers(include_self=True, recursive=True):
-        trainable += sum(_size(v) for v in sublayer._trainable_variables)
+        base, lora = lora_weights(sublayer) or (None, ())
+        for variable in sublayer._trainable_variables:
+            if any(variable is v for v in lora):
+                adapters += _size(variable)
+            elif variable is base:
+                fixed += _size(variable)
+            else:
+                trainable += _size(variable)
         fixed += sum(_size(v) for v in sublayer._non_trainable_variables)
-    return trainable, fixed
+    return trainable, fixed, adapters
+
+
+def lora_weights(layer):
+    """(the weight Keras' LoRA keeps fixed, [its adapters A, B]) when `layer` has LoRA enabled,
+    else None. Dense and EinsumDense adapt their kernel, Embedding its table."""
+    if not getattr(layer, "lora_enabled", False):
+        return None
+    if isinstance(layer, keras.layers.Embedding):
+        return layer._embeddings, [layer.lora_embeddings_a, layer.lora_embeddings_b]
+    return layer._kernel, [layer.lora_kernel_a, layer.lora_kernel_b]
+
+
+def hold_lora_flags(layer):
+    """Keep LoRA's rule inside `layer` after its `trainable` flag was set: adapters always
+    train, the weights they adapt never do. (Keras' setter turns every weight of the layer
+    on or off, these included.)"""
+    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+        adapted = lora_weights(sublayer)
+        if adapted:
+            base, adapters = adapted
+            base.trainable = False
+            for variable in adapters:
+                variable.trainable = True
 
 
 def _size(variable):
@@ -118,7 +150,9 @@ def plan_from_model(model):
 
 
 def apply_plan(model, plan):
-    """Set each layer's `trainable` flag from the plan. Returns the names whose flag changed."""
+    """Set each layer's `trainable` flag from the plan. Returns the names whose flag changed.
+
+    LoRA adapters inside a layer train whatever its flag (see `tuning/lora.py`)."""
     changed = []
     for layer in model.layers:
         trainable = layer.name not in plan.frozen
@@ -126,6 +160,7 @@ def apply_plan(model, plan):
             sub.trainable != trainable for sub in layer._flatten_layers(include_self=False)
         ):
             layer.trainable = trainable  # Keras propagates the flag to every sublayer
+            hold_lora_flags(layer)
             changed.append(layer.name)
     return changed
 

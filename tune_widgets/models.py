@@ -3,7 +3,8 @@
 `load_backbone` is the one entry point: a `keras.applications` name, a KerasHub or Hugging Face
 checkpoint folder, a `.keras`/`.h5` file or a `keras.Model` all come back as a `Backbone`: a
 functional Keras model that produces features, plus what it takes to feed it. `build_classifier`
-adds the head described by a `HeadSpec` and returns a `FineTuneModel`.
+adds the head described by a `HeadSpec` and returns a `FineTuneModel`: a classifier, or for
+regression data a single linear output trained with mean squared error (`loss_and_metrics`).
 """
 
 import contextlib
@@ -41,7 +42,8 @@ class FineTuneModel(keras.Model):
     was called with `training=False` when the graph was built, so the fine-tuning guide's
     `base_model(x, training=False)` no longer keeps dropout off. Frozen layers here are called
     with `training=False` explicitly: frozen dropout is off and frozen BatchNorm uses its moving
-    statistics, which makes frozen features deterministic (and cacheable).
+    statistics, which makes frozen features deterministic (and cacheable). A frozen layer
+    that holds LoRA adapters runs in inference mode too: its adapters train with dropout off.
     """
 
     def call(self, inputs, training=None, mask=None, **kwargs):
@@ -349,8 +351,19 @@ def _penultimate(model):
     return keras.tree.flatten(layers[index].output)[0]
 
 
-def build_classifier(backbone, head, num_classes):
-    """backbone → pooling → dropout → Dense(num_classes), as one flat `FineTuneModel`."""
+def loss_and_metrics(task, from_logits=False):
+    """The founding document's two losses: cross-entropy for classes, mean squared error for
+    numeric targets (reported with MAE and RMSE)."""
+    if task == "regression":
+        return keras.losses.MeanSquaredError(), [keras.metrics.MeanAbsoluteError(name="mae"),
+                                                 keras.metrics.RootMeanSquaredError(name="rmse")]
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits), ["accuracy"]
+
+
+def build_classifier(backbone, head, num_classes, task="classification", target_mean=0.0):
+    """backbone → pooling → dropout → Dense(num_classes), as one flat `FineTuneModel`; for
+    task="regression", Dense(1) with a linear output whose bias starts at `target_mean`, so the
+    untrained head starts from the baseline it has to beat."""
     if backbone.kind == "model" and head is None:
         model = backbone.model
         return FineTuneModel(_single(model.inputs), _single(model.outputs), name=model.name)
@@ -376,7 +389,11 @@ def build_classifier(backbone, head, num_classes):
         x = keras.layers.Flatten(name="head_pooling")(x)
     if head.dropout:
         x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation=head.activation, name="head_dense")(x)
+    if task == "regression":
+        outputs = keras.layers.Dense(1, bias_initializer=keras.initializers.Constant(target_mean),
+                                     name="head_dense")(x)
+    else:
+        outputs = keras.layers.Dense(num_classes, activation=head.activation, name="head_dense")(x)
     return FineTuneModel(_single(inputs), outputs, name=f"{_slug(backbone.source)}_classifier")
 
 

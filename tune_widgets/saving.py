@@ -7,7 +7,9 @@ so a reloaded model is fed exactly as it was fed when it was saved.
 
 Saves are atomic: both files are written under temporary names in the target folder and renamed
 at the end, so a failed save leaves no half-made pair (a model without its sidecar) and no stray
-file. OS errors come back as `SaveError`, naming the path and the cause.
+file. OS errors come back as `SaveError`, naming the path and the cause. LoRA
+adapters are saved merged into the weights they adapt: the file is a plain model (see
+`tuning/lora.py`).
 """
 
 import dataclasses
@@ -17,6 +19,7 @@ import uuid
 from pathlib import Path
 
 from .errors import ConfigError, SaveError
+from .tuning.lora import strip_saved_config
 
 
 def sidecar_path(path):
@@ -38,6 +41,8 @@ def save(session, path):
             problem = "is a file, not a folder" if folder.exists() else "does not exist (no such folder)"
             raise SaveError(f"Could not save {path}: {folder} {problem}. Create the folder or choose another path.")
         session.model.save(model_temporary)
+        if session.lora:
+            strip_saved_config(model_temporary)
         _write(sidecar_temporary, text)
         _replace_pair(model_temporary, path, sidecar_temporary, sidecar_path(path))
     except SaveError:
@@ -61,6 +66,8 @@ def sidecar_fields(session):
         "preprocessing": backbone.preprocessing,
         "source": str(backbone.source),
         "plan": sorted(session.plan.frozen),
+        "task": session.task,
+        "merged_lora": session.lora.to_config(),
         "optimizer": dataclasses.asdict(session.optimizer),
     }
 

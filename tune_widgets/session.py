@@ -23,12 +23,13 @@ from . import saving
 from .cache import FeatureCache
 from .divergence import DivergenceGuard
 from .errors import ConfigError, StateError, TuneWidgetsError, TuneWidgetsWarning
-from .evaluation import report
+from .evaluation import regression_report, report
 from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
-from .models import HeadSpec, build_classifier, input_names, load_backbone
+from .models import HeadSpec, build_classifier, input_names, load_backbone, loss_and_metrics
 from .optim import OptimizerSpec, build_optimizer, check_options_apply, check_run_length
 from .reset import StartingPoint
 from .training import CancelFit, Progress, RunRecord, Trainer, final_progress, fit_stage
+from .tuning import lora as lora_module
 from .tuning import lr_find, sweep, unfreezing
 from .tuning import rates as discriminative
 from .user_models import preprocessing_module
@@ -51,6 +52,7 @@ class Session(traitlets.HasTraits):
     model = traitlets.Any(None, allow_none=True, help="The FineTuneModel (None until a model and a class count are known).")
     layers = traitlets.Tuple(help="A LayerInfo per layer of the model, with its frozen state.")
     plan = traitlets.Instance(FreezePlan, args=())
+    lora = traitlets.Instance(lora_module.LoraPlan, args=(), help="The LoRA adapters the model holds (see tuning/lora.py).")
     optimizer = traitlets.Instance(OptimizerSpec, args=())
     head = traitlets.Instance(HeadSpec, args=())
     train_data = traitlets.Any(None, allow_none=True)
@@ -129,6 +131,12 @@ class Session(traitlets.HasTraits):
     def _classifier(self, backbone, head, keep_head, train_data, force=False):
         if keep_head:
             return build_classifier(backbone, None, None)
+        if train_data is not None and train_data.task == "regression":
+            if head.num_classes:
+                raise ConfigError(f"The data holds regression targets, which take one linear output, not "
+                                  f"{head.num_classes} classes: leave num_classes=None (set_data(..., "
+                                  f"task='classification') makes the data classes).")
+            return build_classifier(backbone, head, 1, task="regression", target_mean=float(train_data.labels.mean()))
         classes = head.num_classes or (len(train_data.class_names) if train_data is not None else None)
         if classes is None:
             if force:
@@ -148,6 +156,7 @@ class Session(traitlets.HasTraits):
         graph = model if model is not None else self.backbone.model
         apply_plan(graph, plan)
         self.plan = plan
+        self.lora = lora_module.plan_of(graph)  # a new head shares the backbone's layers, adapters included
         self.layers = layer_table(graph, plan)
 
     def _plan_for(self, model):
@@ -214,10 +223,50 @@ class Session(traitlets.HasTraits):
 
     @property
     def parameter_counts(self):
-        """{"total", "trainable", "frozen"}: weights that train now, and those that don't."""
-        trainable = sum(row.params for row in self.layers if not row.frozen)
-        total = sum(row.params + row.fixed_params for row in self.layers)
-        return {"total": total, "trainable": trainable, "frozen": total - trainable}
+        """{"total", "trainable", "frozen", "adapters"}: weights that train now, those that
+        don't, and the LoRA adapters among the trainable ones."""
+        adapters = sum(row.adapter_params for row in self.layers)
+        trainable = sum(row.params for row in self.layers if not row.frozen) + adapters
+        total = sum(row.params + row.fixed_params + row.adapter_params for row in self.layers)
+        return {"total": total, "trainable": trainable, "frozen": total - trainable, "adapters": adapters}
+
+    # ---- LoRA --------------------------------------------------------------------------------
+
+    def add_lora(self, selector, rank=8, alpha=None):
+        """Add low-rank adapters: they train, the weights they adapt stay put (see tuning/lora.py).
+
+        `selector` picks top-level layers as `freeze` does (a block adapts its query and value
+        projections, KerasHub's choice), or sublayers by a path with "/" ("transformer_layer_5/
+        self_attention_layer/key", "*/query"). alpha=None means alpha = rank (a scale of 1).
+        """
+        self._check_idle()
+        graph = self._graph()
+        lora_module.add(graph, self.layers, selector, rank, alpha)
+        return self._adapters_changed(graph)
+
+    def remove_lora(self, selector=ALL, *, merge=False):
+        """Drop the adapters `selector` picks, and what they learned; merge=True folds what
+        they learned into the adapted weights first."""
+        self._check_idle()
+        graph = self._graph()
+        lora_module.remove(graph, self.layers, selector, merge)
+        return self._adapters_changed(graph)
+
+    @property
+    def lora_targets(self):
+        """The layers and sublayers LoRA can adapt (`tuning.lora.Target`s), in model order."""
+        return lora_module.targets(self._graph()) if self.layers else ()
+
+    def _adapters_changed(self, graph):
+        self._feature_cache = FeatureCache()  # where the frozen prefix ends moves with the adapters
+        with self.hold_trait_notifications():
+            self.lora = lora_module.plan_of(graph)
+            self.layers = layer_table(graph, self.plan)
+        return self
+
+    def _graph(self):
+        self._require_backbone()
+        return self.model if self.model is not None else self.backbone.model
 
     # ---- optimizer ---------------------------------------------------------------------------
 
@@ -257,24 +306,29 @@ class Session(traitlets.HasTraits):
     # ---- data --------------------------------------------------------------------------------
 
     def set_data(self, data, labels=None, *, validation=0.2, validation_data=None, seed=0,
-                 text_column=None, label_column=None, class_names=None, batch_size=None, dropna=False):
+                 text_column=None, label_column=None, class_names=None, batch_size=None, dropna=False,
+                 task="auto"):
         """Set the training data (and hold out a seeded, stratified validation split).
 
         `data` may be arrays, lists of texts, a DataFrame, a tf.data.Dataset, a folder of images or
         LabelledData; `validation_data` (same forms, or an (x, y) pair) replaces the split.
         Missing texts or labels and NaN/inf features are refused, naming their positions;
         `dropna=True` drops those rows instead, with a warning that counts them.
+        task="regression" makes numeric labels targets (a linear head, the MSE loss); "auto" does
+        so for numbers with fractions, and reads whole numbers and strings as classes.
         """
         self._check_idle()
         if batch_size is not None:
             batch_size = whole_number("batch_size", batch_size)
         full = data_module.labelled(data, labels, text_column=text_column, label_column=label_column,
-                                    class_names=class_names, num_classes=self._head_class_count(), dropna=dropna)
+                                    class_names=class_names, dropna=dropna, task=task,
+                                    num_classes=None if task == "regression" else self._head_class_count())
         if validation_data is not None:
             if isinstance(validation_data, tuple) and len(validation_data) == 2:
-                validation_data = data_module.labelled(*validation_data, class_names=full.class_names, dropna=dropna)
+                validation_data = data_module.labelled(*validation_data, class_names=full.class_names, dropna=dropna,
+                                                       task=full.task)
             held = data_module.labelled(validation_data, class_names=full.class_names, text_column=text_column,
-                                        label_column=label_column, dropna=dropna)
+                                        label_column=label_column, dropna=dropna, task=full.task)
             train = full
         else:
             train, held = data_module.split(full, validation, seed)
@@ -300,9 +354,9 @@ class Session(traitlets.HasTraits):
         return None if self._keep_head else self.head.num_classes
 
     def _class_count_changed(self, train):
-        if self._keep_head or self.head.num_classes:
+        if self._keep_head or (self.head.num_classes and train.task == "classification"):
             return False
-        return self.model.output.shape[-1] != len(train.class_names)
+        return self.model.output.shape[-1] != _outputs_for(train)
 
     @property
     def head_mismatch(self):
@@ -327,9 +381,9 @@ class Session(traitlets.HasTraits):
         so a freeze change can never be trained with a stale compiled graph."""
         apply_plan(self._require_model(), self.plan)
         model = model or self.model
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=self._outputs_logits)
+        loss, metrics = loss_and_metrics(self.task, from_logits=self._outputs_logits)
         factors = discriminative.variable_factors(model, self.layers, self.optimizer.layer_rates)
-        model.compile(optimizer=build_optimizer(self.optimizer, total_steps, factors), loss=loss, metrics=["accuracy"],
+        model.compile(optimizer=build_optimizer(self.optimizer, total_steps, factors), loss=loss, metrics=metrics,
                       jit_compile=jit_compile)
         return model
 
@@ -463,11 +517,13 @@ class Session(traitlets.HasTraits):
             "epochs": epochs,
             "batch_size": batch_size,
             "frozen": sorted(self.plan.frozen),
+            "lora": self.lora.to_config(),
             "optimizer": dataclasses.asdict(self.optimizer),
             "head": dataclasses.asdict(self.head),
+            "task": self.task,
             "train_examples": len(self.train_data),
             "validation_examples": len(self.validation_data),
-            "class_names": list(self.train_data.class_names),
+            "class_names": list(self.class_names) if self.class_names is not None else None,
             "parameters": self.parameter_counts,
         }
 
@@ -507,7 +563,8 @@ class Session(traitlets.HasTraits):
     # ---- evaluation and prediction -----------------------------------------------------------
 
     def evaluate(self, data=None, labels=None, *, k=5, name=None):
-        """Evaluate on the validation data, or on `data` (anything set_data takes)."""
+        """Evaluate on the validation data, or on `data` (anything set_data takes): an
+        EvaluationReport, or a RegressionReport for regression data."""
         model = self._require_model()
         if data is None:
             if self.validation_data is None:
@@ -518,23 +575,28 @@ class Session(traitlets.HasTraits):
             cached = self._feature_cache.cached(model, self.plan, self._encoded)
             model, x = (cached[0], cached[2]) if cached else (model, self._encoded["validation"])
         else:
-            class_names = self.train_data.class_names if self.train_data is not None else None
-            held = data_module.labelled(data, labels, class_names=class_names)
+            held = data_module.labelled(data, labels, class_names=self.class_names, task=self.task or "auto")
             x, name = data_module.encode(held, self.backbone), name or "test"
-        probabilities = self._probabilities(model, x)
-        result = report(probabilities, held.labels, held.class_names, held.examples, k=k, name=name)
+        if held.task == "regression":
+            predicted = self._probabilities(model, x)[:, 0]
+            result = regression_report(predicted, held.labels, held.examples, k=k, name=name)
+        else:
+            probabilities = self._probabilities(model, x)
+            result = report(probabilities, held.labels, held.class_names, held.examples, k=k, name=name)
         self.evaluation = result
         return result
 
     def predict(self, examples):
-        """Class probabilities for raw examples (texts, images or arrays)."""
+        """Class probabilities for raw examples (texts, images or arrays); for regression, one
+        predicted value per example."""
         model = self._require_model()
         if isinstance(examples, str):
             examples = [examples]
         examples, _ = screen_rows(examples)
         raw, kind = data_module.examples(examples)
         raw = data_module.LabelledData(raw, np.zeros(len(raw), "int32"), ("",), kind)
-        return self._probabilities(model, data_module.encode(raw, self.backbone))
+        outputs = self._probabilities(model, data_module.encode(raw, self.backbone))
+        return outputs[:, 0] if self.task == "regression" else outputs
 
     def _probabilities(self, model, x):
         """Class probabilities, computed length-bucketed for text (see bucketing.infer)."""
@@ -551,6 +613,11 @@ class Session(traitlets.HasTraits):
     @property
     def class_names(self):
         return self.train_data.class_names if self.train_data is not None else None
+
+    @property
+    def task(self):
+        """"classification" or "regression", from the data (None before any data)."""
+        return self.train_data.task if self.train_data is not None else None
 
     # ---- reset -------------------------------------------------------------------------------
 
@@ -599,19 +666,28 @@ class Session(traitlets.HasTraits):
             counts = self.parameter_counts
             parts.append(f"{len(self.layers)} layers, {len(self.plan.frozen)} frozen, "
                          f"{counts['trainable']:,}/{counts['total']:,} params trainable")
+            if self.lora:
+                parts.append(f"{len(self.lora.adapters)} LoRA adapters")
         if self.train_data is not None:
-            parts.append(f"data={len(self.train_data)}+{len(self.validation_data)} "
-                         f"{self.train_data.kind} ({len(self.train_data.class_names)} classes)")
+            what = "regression" if self.task == "regression" else f"{len(self.class_names)} classes"
+            parts.append(f"data={len(self.train_data)}+{len(self.validation_data)} {self.train_data.kind} ({what})")
         parts.append(f"optimizer={self.optimizer.optimizer}@{self.optimizer.learning_rate:g}")
         parts.append(f"{len(self.runs)} runs")
         return f"Session({'; '.join(parts)})"
 
 
+def _outputs_for(data):
+    return 1 if data.task == "regression" else len(data.class_names)
+
+
 def _head_mismatch(model, data):
-    width, classes = model.output.shape[-1], len(data.class_names)
-    if width is None or width == classes:
+    width, wanted = model.output.shape[-1], _outputs_for(data)
+    if width is None or width == wanted:
         return ""
-    return (f"The model predicts {width} classes but the data has {classes}: give it a new head with "
+    if data.task == "regression":
+        return (f"The model has {width} outputs but the data holds regression targets (one output): give it "
+                f"a regression head with session.set_head().")
+    return (f"The model predicts {width} classes but the data has {wanted}: give it a new head with "
             f"session.set_head(), which takes the class count from the data.")
 
 

@@ -67,7 +67,7 @@ def test_split_is_seeded_and_stratified(digits):
         (([], []), {}, "empty"),
         ((np.zeros((3, 8, 8, 4)), [0, 1, 0]), {}, "1 or 3 channels"),
         ((np.zeros(3), [0, 1, 0]), {}, "batch axis"),
-        ((["a", "b"], [0.5, 1.0]), {}, "whole class numbers"),
+        ((["a", "b"], [0.5, 1.0]), {"class_names": ["x", "y"]}, "whole class numbers"),  # alone: regression
     ],
 )
 def test_bad_data_is_refused_with_a_message(args, kwargs, message):

@@ -1,9 +1,10 @@
 """The layer map: every layer of the session's model, clickable to freeze or unfreeze, with
-each trainable layer's learning rate (discriminative rates make them differ by block).
+each trainable layer's learning rate (discriminative rates make them differ by block), and the
+layers LoRA can adapt, with a toggle each (a block opens to show its sublayers).
 
 The whole map is one compact synced structure (columns, not a widget per layer), so it stays
-smooth at 800+ layers. The browser sends the full `frozen` list; the session decides, and the
-map always shows the session's answer.
+smooth at 800+ layers. The browser sends the full `frozen` list, and the full `lora` list of
+adapters it wants; the session decides, and the map always shows the session's answer.
 """
 
 from pathlib import Path
@@ -22,8 +23,9 @@ def block_rates(payload, spec):
     return [spec.learning_rate * factors.get(name, 1.0) for name in payload["block_names"]]
 
 
-def layers_payload(rows):
-    """The columnar `layers` structure the front end reads (see js/README.md)."""
+def layers_payload(rows, targets=()):
+    """The columnar `layers` structure the front end reads (see js/README.md). `targets`, the
+    layers LoRA can adapt (`Session.lora_targets`), add a `lora_targets` entry when there are any."""
     type_names, block_names = [], []
     types, blocks = [], []
     for row in rows:
@@ -33,17 +35,37 @@ def layers_payload(rows):
             block_names.append(row.block)
         types.append(type_names.index(row.type))
         blocks.append(block_names.index(row.block))
-    return {"names": [row.name for row in rows], "types": types, "type_names": type_names,
-            "params": [row.params for row in rows], "blocks": blocks, "block_names": block_names}
+    payload = {"names": [row.name for row in rows], "types": types, "type_names": type_names,
+               "params": [row.params for row in rows], "blocks": blocks, "block_names": block_names}
+    if targets:
+        index = {row.name: i for i, row in enumerate(rows)}
+        for target in targets:
+            if target.type not in type_names:
+                type_names.append(target.type)
+        payload["lora_targets"] = {
+            "owners": [index[t.owner] for t in targets],
+            "paths": [t.path[len(t.owner) + 1:] for t in targets],  # inside the owner; "" for the owner itself
+            "types": [type_names.index(t.type) for t in targets],
+            "params": [t.params for t in targets],
+            "preferred": [int(t.preferred) for t in targets],
+        }
+    return payload
+
+
+def adapters_payload(plan):
+    """[path, rank, alpha, adapter weights] per adapter: the `lora` trait."""
+    return [[a.path, a.rank, a.alpha, a.params] for a in plan.adapters]
 
 
 class LayerMap(anywidget.AnyWidget):
-    """A view of `session.layers`; clicks call `session.set_frozen`."""
+    """A view of `session.layers` and `session.lora`; clicks call `session.set_frozen`, LoRA
+    toggles `session.add_lora` and `session.remove_lora`."""
 
     _esm = STATIC / "layer_map.js"
     _css = STATIC / "layer_map.css"
     layers = traitlets.Dict().tag(sync=True)
     frozen = traitlets.List(traitlets.Bool()).tag(sync=True)
+    lora = traitlets.List().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
     rates = traitlets.List(traitlets.Float()).tag(sync=True)
@@ -52,10 +74,11 @@ class LayerMap(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.session = session
         self._following = False
-        session.observe(self._session_changed, names=["layers"])
+        session.observe(self._session_changed, names=["layers", "lora"])
         session.observe(self._show_busy, names=["training"])
         session.observe(self._show_rates, names=["optimizer"])
         self.observe(self._frozen_from_browser, names=["frozen"])
+        self.observe(self._lora_from_browser, names=["lora"])
         self._show_session()
         self.add_class("tw-layer-map")
 
@@ -64,9 +87,10 @@ class LayerMap(anywidget.AnyWidget):
         self._following = True
         try:
             with self.hold_sync():
-                self.layers = layers_payload(rows)  # traitlets sends it only if it differs
+                self.layers = layers_payload(rows, self.session.lora_targets)  # sent only if it differs
                 self.frozen = [row.frozen for row in rows]
                 self._show_rates()
+                self.lora = adapters_payload(self.session.lora)
         finally:
             self._following = False
 
@@ -91,3 +115,24 @@ class LayerMap(anywidget.AnyWidget):
         except TuneWidgetsError as error:
             self.error = str(error)
         self._show_session()  # the browser shows the session's state, accepted or not
+
+    def _lora_from_browser(self, change):
+        """The browser sends every adapter it wants as [path, rank, alpha, …]; new paths are added
+        (grouped by rank and alpha), missing ones removed."""
+        if self._following:
+            return
+        wanted = {entry[0]: entry for entry in change["new"]}
+        held = set(self.session.lora.paths)
+        try:
+            gone = [path for path in self.session.lora.paths if path not in wanted]
+            if gone:
+                self.session.remove_lora(gone)
+            groups = {}
+            for path, rank, alpha, *_ in (entry for path, entry in wanted.items() if path not in held):
+                groups.setdefault((rank, alpha), []).append(path)
+            for (rank, alpha), paths in groups.items():
+                self.session.add_lora(paths, rank=rank, alpha=alpha)
+            self.error = ""
+        except TuneWidgetsError as error:
+            self.error = str(error)
+        self._show_session()
