@@ -245,8 +245,8 @@ class Session(traitlets.HasTraits):
         return self._adapters_changed(graph)
 
     def remove_lora(self, selector=ALL, *, merge=False):
-        """Drop the adapters `selector` picks, and what they learned; merge=True folds what
-        they learned into the adapted weights first."""
+        """Drop the adapters `selector` picks (all of a picked block's), and what they learned;
+        merge=True folds what they learned into the adapted weights first."""
         self._check_idle()
         graph = self._graph()
         lora_module.remove(graph, self.layers, selector, merge)

@@ -2,16 +2,18 @@
 // the layers of a Keras model.
 //
 // Synced state (see js/README.md for the full contract):
-//   layers  (object, Python -> JS)  columnar description of the model
+//   layers  (object, Python -> JS)  columnar description of the model, with the
+//                                   layers LoRA can adapt (layers.lora_targets)
 //   frozen  (bool[], both ways)     one flag per layer; Python is the source of truth
+//   lora    (array, both ways)      [path, rank, alpha, weights] per LoRA adapter
 //   error   (string, Python -> JS)  shown in an alert box when non-empty
 //   busy    (bool, Python -> JS)    training in progress: state changes disabled
 //   rates   (number[], Python -> JS) peak learning rate per block (index into
 //                                    layers.block_names); shown on trainable rows
 //
-// The view never keeps its own copy of `frozen`: every render/update reads
-// model.get("frozen"). User actions compute a complete new array and call
-// model.set("frozen", next); model.save_changes().
+// The view never keeps its own copy of `frozen` or `lora`: every render/update
+// reads model.get(...). User actions compute a complete new value and call
+// model.set(name, next); model.save_changes().
 
 // ---------------------------------------------------------------------------
 // Pure helpers (exported for tests)
@@ -124,8 +126,12 @@ export function layerRates(layers, frozen, rates) {
   });
 }
 
-/** Counts for the header: layers, frozen layers, trainable params, total params. */
-export function summarize(layers, frozen) {
+/**
+ * Counts for the header: layers, frozen layers, trainable params, total params,
+ * LoRA adapters. Adapters always train; the weights they adapt never do (they
+ * are not in `params` while adapted, so they are added back to the total).
+ */
+export function summarize(layers, frozen, lora) {
   const L = normalizeLayers(layers);
   const n = L.names.length;
   const f = arr(frozen);
@@ -138,16 +144,73 @@ export function summarize(layers, frozen) {
     if (f[i]) frozenCount++;
     else trainable += p;
   }
-  return { layers: n, frozen: frozenCount, trainable, total };
+  const adapters = normalizeLora(lora);
+  const T = normalizeTargets(layers);
+  const adapted = new Set(adapters.map((a) => a.path));
+  for (const a of adapters) {
+    trainable += a.params;
+    total += a.params;
+  }
+  for (let j = 0; j < T.owners.length; j++) {
+    if (adapted.has(targetPath(L, T, j))) total += Number(T.params[j]) || 0;
+  }
+  return { layers: n, frozen: frozenCount, trainable, total, adapters: adapters.length };
 }
 
-/** Header text: "N layers · T trainable / P total params". */
-export function summaryText(layers, frozen) {
-  const s = summarize(layers, frozen);
+/** Header text: "N layers · T trainable / P total params[ · A LoRA adapters]". */
+export function summaryText(layers, frozen, lora) {
+  const s = summarize(layers, frozen, lora);
   return (
     `${formatNumber(s.layers)} ${s.layers === 1 ? "layer" : "layers"} · ` +
-    `${formatNumber(s.trainable)} trainable / ${formatNumber(s.total)} total params`
+    `${formatNumber(s.trainable)} trainable / ${formatNumber(s.total)} total params` +
+    (s.adapters ? ` · ${s.adapters} LoRA ${s.adapters === 1 ? "adapter" : "adapters"}` : "")
   );
+}
+
+/** The layers LoRA can adapt (columns; empty when the model has none). */
+export function normalizeTargets(layers) {
+  const t = layers && typeof layers === "object" ? layers.lora_targets : null;
+  const src = t && typeof t === "object" ? t : {};
+  return {
+    owners: arr(src.owners),
+    paths: arr(src.paths).map(String),
+    types: arr(src.types),
+    params: arr(src.params),
+    preferred: arr(src.preferred).map(Boolean),
+  };
+}
+
+/** Full path of target j: its owner's name, then its path inside the owner. */
+export function targetPath(layers, targets, j) {
+  const owner = String(arr(layers.names)[targets.owners[j]] ?? "");
+  return targets.paths[j] ? `${owner}/${targets.paths[j]}` : owner;
+}
+
+/** `lora` entries as objects: [{ path, rank, alpha, params }]. */
+export function normalizeLora(lora) {
+  return arr(lora)
+    .filter((entry) => Array.isArray(entry) && entry.length >= 1)
+    .map(([path, rank, alpha, params]) => ({
+      path: String(path),
+      rank: Number(rank) || 0,
+      alpha: alpha == null ? null : Number(alpha),
+      params: Number(params) || 0,
+    }));
+}
+
+/**
+ * The next `lora` value after a toggle of `paths`: if every one has an adapter,
+ * drop them all; otherwise add the missing ones with `rank` and `alpha` (null:
+ * alpha = rank). Other adapters are kept as they are.
+ */
+export function toggleAdapters(lora, paths, rank, alpha) {
+  const current = arr(lora).filter((entry) => Array.isArray(entry));
+  const held = new Set(current.map((entry) => String(entry[0])));
+  if (paths.length > 0 && paths.every((p) => held.has(p))) {
+    const drop = new Set(paths);
+    return current.filter((entry) => !drop.has(String(entry[0])));
+  }
+  return [...current, ...paths.filter((p) => !held.has(p)).map((p) => [p, rank, alpha])];
 }
 
 /**
@@ -190,6 +253,8 @@ export function matchesFilter(name, filter) {
 
 const UPTO_TITLE =
   "Freeze every layer up to and including this one; unfreeze the rest";
+const LORA_TITLE =
+  "LoRA: low-rank adapters that train while the weights they adapt stay frozen";
 const MARK_FROZEN = "\u2744"; // snowflake
 const MARK_TRAINABLE = "\u25CF"; // filled circle
 
@@ -222,7 +287,22 @@ function render({ model, el }) {
   const expandAll = h(doc, "button", "tw-lm-btn tw-lm-expand-all", "Expand all");
   expandAll.type = "button";
   controls.append(filter, collapseAll, expandAll);
-  header.append(summary, busyNote, controls);
+  // Rank and alpha for adapters added from this view (shown when the model has targets).
+  const loraSettings = h(doc, "span", "tw-lm-lora-settings");
+  loraSettings.title = LORA_TITLE;
+  const rankInput = h(doc, "input", "tw-lm-lora-rank");
+  rankInput.type = "number";
+  rankInput.min = "1";
+  rankInput.step = "1";
+  rankInput.value = "8";
+  rankInput.setAttribute("aria-label", "LoRA rank for new adapters");
+  const alphaInput = h(doc, "input", "tw-lm-lora-alpha");
+  alphaInput.type = "number";
+  alphaInput.min = "0";
+  alphaInput.placeholder = "= rank";
+  alphaInput.setAttribute("aria-label", "LoRA alpha for new adapters (empty: alpha = rank)");
+  loraSettings.append(h(doc, "span", "", "LoRA rank"), rankInput, h(doc, "span", "", "\u03B1"), alphaInput);
+  header.append(summary, busyNote, loraSettings, controls);
 
   const errorBox = h(doc, "div", "tw-lm-error");
   errorBox.setAttribute("role", "alert");
@@ -244,9 +324,86 @@ function render({ model, el }) {
   let groups = []; // [{ block, name, indices, el, rowsEl, toggle, count, caret }]
   const collapsed = new Set(); // collapsed block names, survives rebuilds
   let anchor = null; // last clicked row index, for shift-click ranges
+  let targets = normalizeTargets(null);
+  let chips = []; // LoRA toggle buttons, each with .paths (the targets it toggles)
+  let subs = []; // [{ name, button, list, count, paths }] per layer with sublayers to show
+  const expanded = new Set(); // layer names whose sublayers are shown, survives rebuilds
 
   function currentFrozen() {
     return normalizeFrozen(model.get("frozen"), layers.names.length);
+  }
+
+  function currentLora() {
+    return arr(model.get("lora"));
+  }
+
+  function commitLora(next) {
+    model.set("lora", next);
+    model.save_changes();
+    applyLora();
+  }
+
+  function newRank() {
+    const rank = Math.round(Number(rankInput.value));
+    return Number.isFinite(rank) && rank >= 1 ? rank : 8;
+  }
+
+  function newAlpha() {
+    const text = String(alphaInput.value).trim();
+    return text === "" ? null : Number(text);
+  }
+
+  function loraChip(paths, label, title) {
+    const chip = h(doc, "button", "tw-lm-lora", label);
+    chip.type = "button";
+    chip.title = title;
+    chip.dataset.label = label;
+    chip.paths = paths;
+    chips.push(chip);
+    return chip;
+  }
+
+  /** LoRA controls of row i: a toggle for the layer itself or for its block's
+   * preferred sublayers, and a button that shows every sublayer LoRA can adapt. */
+  function loraCell(i, row, rowsEl) {
+    const cell = h(doc, "span", "tw-lm-lora-cell");
+    const mine = [];
+    for (let j = 0; j < targets.owners.length; j++) if (targets.owners[j] === i) mine.push(j);
+    if (mine.length === 0) return cell;
+    const name = layers.names[i];
+    if (mine.some((j) => targets.paths[j] === "")) {
+      cell.append(loraChip([name], "LoRA", `${LORA_TITLE}: adapt ${name}`));
+      return cell;
+    }
+    const preferred = mine.filter((j) => targets.preferred[j]).map((j) => targetPath(layers, targets, j));
+    if (preferred.length > 0) {
+      const parts = preferred.map((p) => p.split("/").pop()).join(" + ");
+      cell.append(loraChip(preferred, "LoRA", `${LORA_TITLE}: adapt ${parts} (KerasHub's choice)`));
+    }
+    const button = h(doc, "button", "tw-lm-subs");
+    button.type = "button";
+    button.dataset.name = name;
+    button.title = "Show the sublayers LoRA can adapt";
+    cell.append(button);
+    const list = h(doc, "div", "tw-lm-subrows");
+    const paths = [];
+    for (const j of mine) {
+      const path = targetPath(layers, targets, j);
+      paths.push(path);
+      const sub = h(doc, "div", "tw-lm-subrow");
+      sub.dataset.path = path;
+      const subName = h(doc, "span", "tw-lm-sub-name", targets.paths[j]);
+      subName.title = path;
+      const t = targets.types[j];
+      const typeName = Number.isInteger(t) && t >= 0 && t < layers.type_names.length ? layers.type_names[t] : "?";
+      const params = h(doc, "span", "tw-lm-params", formatNumber(targets.params[j]));
+      params.title = "weights LoRA would adapt (they stay frozen while adapted)";
+      sub.append(subName, h(doc, "span", "tw-lm-type", typeName), params, loraChip([path], "LoRA", `${LORA_TITLE}: adapt ${path}`));
+      list.appendChild(sub);
+    }
+    subs.push({ name, button, list, paths, row });
+    rowsEl.appendChild(list);
+    return cell;
   }
 
   function isBusy() {
@@ -272,6 +429,12 @@ function render({ model, el }) {
     shown = new Array(n).fill(null);
     groups = [];
     anchor = null;
+    targets = normalizeTargets(model.get("layers"));
+    chips = [];
+    subs = [];
+    const hasLora = targets.owners.length > 0;
+    root.classList.toggle("tw-lm-has-lora", hasLora);
+    loraSettings.hidden = !hasLora;
 
     const frag = doc.createDocumentFragment();
     if (n === 0) {
@@ -316,8 +479,10 @@ function render({ model, el }) {
         const upto = h(doc, "button", "tw-lm-upto", "up to here");
         upto.type = "button";
         upto.title = UPTO_TITLE;
-        row.append(marker, nameEl, typeEl, paramsEl, rateEl, upto);
+        row.append(marker, nameEl, typeEl, paramsEl, rateEl);
         rowsEl.appendChild(row);
+        if (hasLora) row.append(loraCell(i, row, rowsEl));
+        row.append(upto);
         rows[i] = row;
         rateCells[i] = rateEl;
         markers[i] = marker;
@@ -332,6 +497,7 @@ function render({ model, el }) {
     applyCollapsed();
     applyFilter();
     applyFrozen();
+    applyLora();
     applyBusy();
   }
 
@@ -356,7 +522,7 @@ function render({ model, el }) {
       g.toggle.checked = k === n;
       g.toggle.indeterminate = k > 0 && k < n;
     }
-    summary.textContent = summaryText(layers, frozen);
+    summary.textContent = summaryText(layers, frozen, model.get("lora"));
     applyRates(frozen);
   }
 
@@ -370,6 +536,26 @@ function render({ model, el }) {
     }
   }
 
+  function applyLora() {
+    const adapters = new Map(normalizeLora(model.get("lora")).map((a) => [a.path, a]));
+    for (const chip of chips) {
+      const on = chip.paths.length > 0 && chip.paths.every((p) => adapters.has(p));
+      const first = adapters.get(chip.paths[0]);
+      chip.classList.toggle("tw-lm-lora-on", on);
+      chip.setAttribute("aria-pressed", on ? "true" : "false");
+      chip.textContent = on ? `${chip.dataset.label} r${first.rank}` : chip.dataset.label;
+    }
+    for (const s of subs) {
+      const open = expanded.has(s.name);
+      const k = s.paths.filter((p) => adapters.has(p)).length;
+      s.button.textContent =
+        `${open ? "\u25BE" : "\u25B8"} ${s.paths.length} sublayers` + (k ? ` \u00B7 ${k} LoRA` : "");
+      s.button.setAttribute("aria-expanded", open ? "true" : "false");
+      s.list.hidden = !open || s.row.hidden;
+    }
+    summary.textContent = summaryText(layers, currentFrozen(), model.get("lora"));
+  }
+
   function applyFilter() {
     const q = filter.value;
     for (const g of groups) {
@@ -381,6 +567,7 @@ function render({ model, el }) {
       }
       g.el.hidden = visible === 0;
     }
+    for (const s of subs) s.list.hidden = !expanded.has(s.name) || s.row.hidden;
   }
 
   function applyCollapsed() {
@@ -401,6 +588,7 @@ function render({ model, el }) {
     for (const upto of uptos) {
       if (upto.disabled !== busy) upto.disabled = busy;
     }
+    for (const chip of chips) chip.disabled = busy;
   }
 
   function applyError() {
@@ -425,6 +613,21 @@ function render({ model, el }) {
       applyCollapsed();
       return;
     }
+
+    const chip = target.closest(".tw-lm-lora");
+    if (chip) {
+      if (!isBusy() && chip.paths) commitLora(toggleAdapters(currentLora(), chip.paths, newRank(), newAlpha()));
+      return;
+    }
+    const more = target.closest(".tw-lm-subs");
+    if (more) {
+      const name = more.dataset.name;
+      if (expanded.has(name)) expanded.delete(name);
+      else expanded.add(name);
+      applyLora();
+      return;
+    }
+    if (target.closest(".tw-lm-subrow")) return; // sublayers are not frozen one by one
 
     const toggle = target.closest(".tw-lm-block-toggle");
     if (toggle) {
@@ -490,6 +693,7 @@ function render({ model, el }) {
   const modelListeners = [
     ["change:layers", () => build()],
     ["change:frozen", () => applyFrozen()],
+    ["change:lora", () => applyLora()],
     ["change:error", () => applyError()],
     ["change:busy", () => applyBusy()],
     ["change:rates", () => applyRates()],

@@ -8,8 +8,10 @@ import widget, {
   layerRates,
   matchesFilter,
   normalizeFrozen,
+  normalizeTargets,
   summarize,
   summaryText,
+  toggleAdapters,
   toggleBlock,
   toggleRange,
 } from "../src/layer_map.js";
@@ -21,7 +23,7 @@ import widget, {
 
 class FakeModel {
   constructor(state) {
-    this.state = { layers: emptyLayers(), frozen: [], error: "", busy: false, ...state };
+    this.state = { layers: emptyLayers(), frozen: [], lora: [], error: "", busy: false, ...state };
     this.listeners = new Map();
     this.saves = []; // snapshot of `frozen` at every save_changes()
     this.sets = [];
@@ -205,7 +207,7 @@ describe("pure helpers", () => {
   it("summarize counts trainable and total params", () => {
     const L = sampleLayers();
     const s = summarize(L, [F, F, F, T, T, T, T, T]);
-    expect(s).toEqual({ layers: 8, frozen: 3, trainable: 288 + 1000 + 512 + 1281000, total: 1283792 });
+    expect(s).toEqual({ layers: 8, frozen: 3, trainable: 288 + 1000 + 512 + 1281000, total: 1283792, adapters: 0 });
     expect(summaryText(L, allTrainable())).toBe("8 layers · 1,283,792 trainable / 1,283,792 total params");
     expect(summaryText(emptyLayers(), [])).toBe("0 layers · 0 trainable / 0 total params");
   });
@@ -687,5 +689,124 @@ describe("learning rates per layer", () => {
     expect(rateText(7)).toBe("2e-3");
     $$(".tw-lm-row").forEach((r, k) => expect(r).toBe(before[k]));
     expect(model.saves).toHaveLength(0);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// LoRA: targets, toggles, sublayers
+// ---------------------------------------------------------------------------
+
+// 0 token_ids, 1 token_embedding (itself a target), 2 transformer_layer_0 (a
+// block: query and value preferred, plus a feedforward Dense), 3 head_dense
+function textLayers() {
+  return {
+    names: ["token_ids", "token_embedding", "transformer_layer_0", "head_dense"],
+    types: [0, 1, 2, 3],
+    type_names: ["InputLayer", "ReversibleEmbedding", "TransformerEncoder", "Dense", "EinsumDense"],
+    params: [0, 11720448, 1774464, 1155],
+    blocks: [0, 1, 2, 3],
+    block_names: ["inputs", "embeddings", "transformer_layer_0", "head"],
+    lora_targets: {
+      owners: [1, 2, 2, 2, 3],
+      paths: ["", "self_attention_layer/query", "self_attention_layer/value", "feedforward_output_dense", ""],
+      types: [1, 4, 4, 3, 3],
+      params: [11720448, 147456, 147456, 589824, 1152],
+      preferred: [0, 1, 1, 0, 0],
+    },
+  };
+}
+
+const QUERY = "transformer_layer_0/self_attention_layer/query";
+const VALUE = "transformer_layer_0/self_attention_layer/value";
+const FFN = "transformer_layer_0/feedforward_output_dense";
+const loraSets = (model) => model.sets.filter(([name]) => name === "lora").map(([, value]) => value);
+const chipOf = (i) => row(i).querySelector(".tw-lm-lora");
+const subrow = (path) => el.querySelector(`.tw-lm-subrow[data-path="${path}"]`);
+
+describe("LoRA", () => {
+  it("toggleAdapters adds the missing paths, or drops them all when all are held", () => {
+    const held = [[QUERY, 8, 16, 37120]];
+    expect(toggleAdapters(held, [QUERY, VALUE], 4, null)).toEqual([[QUERY, 8, 16, 37120], [VALUE, 4, null]]);
+    expect(toggleAdapters([...held, [VALUE, 8, 16, 37120]], [QUERY, VALUE], 4, null)).toEqual([]);
+    expect(toggleAdapters(held, [FFN], 2, 4)).toEqual([[QUERY, 8, 16, 37120], [FFN, 2, 4]]);
+    expect(held).toEqual([[QUERY, 8, 16, 37120]]);
+  });
+
+  it("summarize counts adapters as trainable and keeps the adapted weights in the total", () => {
+    const L = textLayers();
+    const before = summarize(L, [F, F, F, T]);
+    // Python moves the adapted query kernel out of the block's params, and sends the adapter
+    L.params[2] -= 147456;
+    const after = summarize(L, [F, F, F, T], [[QUERY, 8, 8, 37120]]);
+    expect(after.trainable).toBe(before.trainable + 37120);
+    expect(after.total).toBe(before.total + 37120);
+    expect(after.adapters).toBe(1);
+    expect(summaryText(L, [F, F, F, T], [[QUERY, 8, 8, 37120]])).toMatch(/ · 1 LoRA adapter$/);
+    expect(normalizeTargets(sampleLayers()).owners).toEqual([]);
+  });
+
+  it("shows a toggle on adaptable layers and a sublayer list on blocks", () => {
+    const { model } = mount({ layers: textLayers(), frozen: [F, F, F, T] });
+    expect(el.querySelector(".tw-lm").classList.contains("tw-lm-has-lora")).toBe(true);
+    expect($(".tw-lm-lora-settings").hidden).toBe(false);
+    expect(row(0).querySelector(".tw-lm-lora")).toBe(null);
+    expect(chipOf(1).textContent).toBe("LoRA");
+    expect(chipOf(2).title).toContain("query + value");
+    const more = row(2).querySelector(".tw-lm-subs");
+    expect(more.textContent).toBe("\u25B8 3 sublayers");
+    expect(subrow(QUERY).closest(".tw-lm-subrows").hidden).toBe(true);
+    click(more);
+    expect(subrow(QUERY).closest(".tw-lm-subrows").hidden).toBe(false);
+    expect($$(".tw-lm-subrow").map((r) => r.querySelector(".tw-lm-sub-name").textContent)).toEqual([
+      "self_attention_layer/query", "self_attention_layer/value", "feedforward_output_dense",
+    ]);
+    expect(subrow(FFN).querySelector(".tw-lm-type").textContent).toBe("Dense");
+    click(subrow(FFN)); // a sublayer row is not a freeze toggle
+    expect(rowIsFrozen(2)).toBe(true);
+    expect(loraSets(model)).toEqual([]);
+    expect(model.saves).toEqual([]);
+  });
+
+  it("a block's toggle asks for its query and value, with the rank and alpha typed", () => {
+    const { model } = mount({ layers: textLayers(), frozen: [F, F, F, T] });
+    click(chipOf(2));
+    expect(loraSets(model)).toEqual([[[QUERY, 8, null], [VALUE, 8, null]]]);
+    expect(model.saves).toHaveLength(1);
+    expect(domFrozen()).toEqual([F, F, F, T]); // the click did not freeze anything
+    model.fromPython("lora", [[QUERY, 8, 8, 37120], [VALUE, 8, 8, 37120]]);
+    expect(chipOf(2).classList.contains("tw-lm-lora-on")).toBe(true);
+    expect(chipOf(2).textContent).toBe("LoRA r8");
+    expect(row(2).querySelector(".tw-lm-subs").textContent).toBe("\u25B8 3 sublayers \u00B7 2 LoRA");
+    expect($(".tw-lm-summary").textContent).toMatch(/2 LoRA adapters$/);
+
+    const rank = $(".tw-lm-lora-rank");
+    rank.value = "4";
+    $(".tw-lm-lora-alpha").value = "16";
+    click(row(2).querySelector(".tw-lm-subs"));
+    click(subrow(FFN).querySelector(".tw-lm-lora"));
+    expect(loraSets(model).at(-1)).toEqual([[QUERY, 8, 8, 37120], [VALUE, 8, 8, 37120], [FFN, 4, 16]]);
+    model.fromPython("lora", [[QUERY, 8, 8, 37120], [VALUE, 8, 8, 37120], [FFN, 4, 16, 3072]]);
+    click(chipOf(2)); // all of the block's choice held: drop them, keep the rest
+    expect(loraSets(model).at(-1)).toEqual([[FFN, 4, 16, 3072]]);
+  });
+
+  it("toggles are disabled while training, and the open sublayers survive a rebuild", () => {
+    const { model } = mount({ layers: textLayers(), frozen: [F, F, F, T], busy: true });
+    expect($$(".tw-lm-lora").every((chip) => chip.disabled)).toBe(true);
+    click(chipOf(1));
+    expect(loraSets(model)).toEqual([]);
+    click(row(2).querySelector(".tw-lm-subs"));
+    model.fromPython("layers", { ...textLayers(), params: [0, 11720448, 1626912, 1155] });
+    expect(subrow(QUERY).closest(".tw-lm-subrows").hidden).toBe(false);
+    expect(row(2).querySelector(".tw-lm-params").textContent).toBe("1,626,912");
+    model.fromPython("busy", false);
+    expect($$(".tw-lm-lora").some((chip) => chip.disabled)).toBe(false);
+  });
+
+  it("a model without adaptable layers shows no LoRA controls", () => {
+    mount({ layers: sampleLayers(), frozen: allTrainable() });
+    expect(el.querySelector(".tw-lm").classList.contains("tw-lm-has-lora")).toBe(false);
+    expect($(".tw-lm-lora-settings").hidden).toBe(true);
+    expect($$(".tw-lm-lora-cell")).toHaveLength(0);
   });
 });

@@ -28,7 +28,7 @@ def test_session_changes_reach_the_open_map(cnn_session):
     assert [n for n, f in zip(layer_map.layers["names"], layer_map.frozen) if f] == sorted(
         cnn_session.plan.frozen, key=layer_map.layers["names"].index)
     cnn_session.set_head(num_classes=12)  # a new model: the layer list itself is resent
-    assert layer_map.layers == layers_payload(cnn_session.layers)
+    assert layer_map.layers == layers_payload(cnn_session.layers, cnn_session.lora_targets)
     assert len(layer_map.frozen) == len(cnn_session.layers)
 
 
@@ -123,7 +123,7 @@ def test_evaluation_panel_shows_confusion_matrix_with_class_names(cnn_session):
     panel = EvaluationPanel(cnn_session)
     cnn_session.fit(epochs=1)
     panel.run.click()
-    heatmap = panel.confusion.data[0]
+    heatmap = panel.figure.data[0]
     assert list(heatmap.x) == list(cnn_session.class_names)
     assert np.array(heatmap.z).sum() == len(cnn_session.validation_data)
     assert "precision" in panel.table.value and "<td>9</td>" in panel.table.value

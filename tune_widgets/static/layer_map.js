@@ -75,7 +75,7 @@ function layerRates(layers, frozen, rates) {
     return formatRate(r[b]);
   });
 }
-function summarize(layers, frozen) {
+function summarize(layers, frozen, lora) {
   const L = normalizeLayers(layers);
   const n = L.names.length;
   const f = arr(frozen);
@@ -88,11 +88,53 @@ function summarize(layers, frozen) {
     if (f[i]) frozenCount++;
     else trainable += p;
   }
-  return { layers: n, frozen: frozenCount, trainable, total };
+  const adapters = normalizeLora(lora);
+  const T = normalizeTargets(layers);
+  const adapted = new Set(adapters.map((a) => a.path));
+  for (const a of adapters) {
+    trainable += a.params;
+    total += a.params;
+  }
+  for (let j = 0; j < T.owners.length; j++) {
+    if (adapted.has(targetPath(L, T, j))) total += Number(T.params[j]) || 0;
+  }
+  return { layers: n, frozen: frozenCount, trainable, total, adapters: adapters.length };
 }
-function summaryText(layers, frozen) {
-  const s = summarize(layers, frozen);
-  return `${formatNumber(s.layers)} ${s.layers === 1 ? "layer" : "layers"} \xB7 ${formatNumber(s.trainable)} trainable / ${formatNumber(s.total)} total params`;
+function summaryText(layers, frozen, lora) {
+  const s = summarize(layers, frozen, lora);
+  return `${formatNumber(s.layers)} ${s.layers === 1 ? "layer" : "layers"} \xB7 ${formatNumber(s.trainable)} trainable / ${formatNumber(s.total)} total params` + (s.adapters ? ` \xB7 ${s.adapters} LoRA ${s.adapters === 1 ? "adapter" : "adapters"}` : "");
+}
+function normalizeTargets(layers) {
+  const t = layers && typeof layers === "object" ? layers.lora_targets : null;
+  const src = t && typeof t === "object" ? t : {};
+  return {
+    owners: arr(src.owners),
+    paths: arr(src.paths).map(String),
+    types: arr(src.types),
+    params: arr(src.params),
+    preferred: arr(src.preferred).map(Boolean)
+  };
+}
+function targetPath(layers, targets, j) {
+  const owner = String(arr(layers.names)[targets.owners[j]] ?? "");
+  return targets.paths[j] ? `${owner}/${targets.paths[j]}` : owner;
+}
+function normalizeLora(lora) {
+  return arr(lora).filter((entry) => Array.isArray(entry) && entry.length >= 1).map(([path, rank, alpha, params]) => ({
+    path: String(path),
+    rank: Number(rank) || 0,
+    alpha: alpha == null ? null : Number(alpha),
+    params: Number(params) || 0
+  }));
+}
+function toggleAdapters(lora, paths, rank, alpha) {
+  const current = arr(lora).filter((entry) => Array.isArray(entry));
+  const held = new Set(current.map((entry) => String(entry[0])));
+  if (paths.length > 0 && paths.every((p) => held.has(p))) {
+    const drop = new Set(paths);
+    return current.filter((entry) => !drop.has(String(entry[0])));
+  }
+  return [...current, ...paths.filter((p) => !held.has(p)).map((p) => [p, rank, alpha])];
 }
 function groupByBlock(layers) {
   const L = normalizeLayers(layers);
@@ -117,6 +159,7 @@ function matchesFilter(name, filter) {
   return f === "" || String(name).toLowerCase().includes(f);
 }
 var UPTO_TITLE = "Freeze every layer up to and including this one; unfreeze the rest";
+var LORA_TITLE = "LoRA: low-rank adapters that train while the weights they adapt stay frozen";
 var MARK_FROZEN = "\u2744";
 var MARK_TRAINABLE = "\u25CF";
 function h(doc, tag, className, text) {
@@ -144,7 +187,21 @@ function render({ model, el }) {
   const expandAll = h(doc, "button", "tw-lm-btn tw-lm-expand-all", "Expand all");
   expandAll.type = "button";
   controls.append(filter, collapseAll, expandAll);
-  header.append(summary, busyNote, controls);
+  const loraSettings = h(doc, "span", "tw-lm-lora-settings");
+  loraSettings.title = LORA_TITLE;
+  const rankInput = h(doc, "input", "tw-lm-lora-rank");
+  rankInput.type = "number";
+  rankInput.min = "1";
+  rankInput.step = "1";
+  rankInput.value = "8";
+  rankInput.setAttribute("aria-label", "LoRA rank for new adapters");
+  const alphaInput = h(doc, "input", "tw-lm-lora-alpha");
+  alphaInput.type = "number";
+  alphaInput.min = "0";
+  alphaInput.placeholder = "= rank";
+  alphaInput.setAttribute("aria-label", "LoRA alpha for new adapters (empty: alpha = rank)");
+  loraSettings.append(h(doc, "span", "", "LoRA rank"), rankInput, h(doc, "span", "", "\u03B1"), alphaInput);
+  header.append(summary, busyNote, loraSettings, controls);
   const errorBox = h(doc, "div", "tw-lm-error");
   errorBox.setAttribute("role", "alert");
   errorBox.hidden = true;
@@ -161,8 +218,77 @@ function render({ model, el }) {
   let groups = [];
   const collapsed = /* @__PURE__ */ new Set();
   let anchor = null;
+  let targets = normalizeTargets(null);
+  let chips = [];
+  let subs = [];
+  const expanded = /* @__PURE__ */ new Set();
   function currentFrozen() {
     return normalizeFrozen(model.get("frozen"), layers.names.length);
+  }
+  function currentLora() {
+    return arr(model.get("lora"));
+  }
+  function commitLora(next) {
+    model.set("lora", next);
+    model.save_changes();
+    applyLora();
+  }
+  function newRank() {
+    const rank = Math.round(Number(rankInput.value));
+    return Number.isFinite(rank) && rank >= 1 ? rank : 8;
+  }
+  function newAlpha() {
+    const text = String(alphaInput.value).trim();
+    return text === "" ? null : Number(text);
+  }
+  function loraChip(paths, label, title) {
+    const chip = h(doc, "button", "tw-lm-lora", label);
+    chip.type = "button";
+    chip.title = title;
+    chip.dataset.label = label;
+    chip.paths = paths;
+    chips.push(chip);
+    return chip;
+  }
+  function loraCell(i, row, rowsEl) {
+    const cell = h(doc, "span", "tw-lm-lora-cell");
+    const mine = [];
+    for (let j = 0; j < targets.owners.length; j++) if (targets.owners[j] === i) mine.push(j);
+    if (mine.length === 0) return cell;
+    const name = layers.names[i];
+    if (mine.some((j) => targets.paths[j] === "")) {
+      cell.append(loraChip([name], "LoRA", `${LORA_TITLE}: adapt ${name}`));
+      return cell;
+    }
+    const preferred = mine.filter((j) => targets.preferred[j]).map((j) => targetPath(layers, targets, j));
+    if (preferred.length > 0) {
+      const parts = preferred.map((p) => p.split("/").pop()).join(" + ");
+      cell.append(loraChip(preferred, "LoRA", `${LORA_TITLE}: adapt ${parts} (KerasHub's choice)`));
+    }
+    const button = h(doc, "button", "tw-lm-subs");
+    button.type = "button";
+    button.dataset.name = name;
+    button.title = "Show the sublayers LoRA can adapt";
+    cell.append(button);
+    const list = h(doc, "div", "tw-lm-subrows");
+    const paths = [];
+    for (const j of mine) {
+      const path = targetPath(layers, targets, j);
+      paths.push(path);
+      const sub = h(doc, "div", "tw-lm-subrow");
+      sub.dataset.path = path;
+      const subName = h(doc, "span", "tw-lm-sub-name", targets.paths[j]);
+      subName.title = path;
+      const t = targets.types[j];
+      const typeName = Number.isInteger(t) && t >= 0 && t < layers.type_names.length ? layers.type_names[t] : "?";
+      const params = h(doc, "span", "tw-lm-params", formatNumber(targets.params[j]));
+      params.title = "weights LoRA would adapt (they stay frozen while adapted)";
+      sub.append(subName, h(doc, "span", "tw-lm-type", typeName), params, loraChip([path], "LoRA", `${LORA_TITLE}: adapt ${path}`));
+      list.appendChild(sub);
+    }
+    subs.push({ name, button, list, paths, row });
+    rowsEl.appendChild(list);
+    return cell;
   }
   function isBusy() {
     return Boolean(model.get("busy"));
@@ -182,6 +308,12 @@ function render({ model, el }) {
     shown = new Array(n).fill(null);
     groups = [];
     anchor = null;
+    targets = normalizeTargets(model.get("layers"));
+    chips = [];
+    subs = [];
+    const hasLora = targets.owners.length > 0;
+    root.classList.toggle("tw-lm-has-lora", hasLora);
+    loraSettings.hidden = !hasLora;
     const frag = doc.createDocumentFragment();
     if (n === 0) {
       frag.appendChild(h(
@@ -224,8 +356,10 @@ function render({ model, el }) {
         const upto = h(doc, "button", "tw-lm-upto", "up to here");
         upto.type = "button";
         upto.title = UPTO_TITLE;
-        row.append(marker, nameEl, typeEl, paramsEl, rateEl, upto);
+        row.append(marker, nameEl, typeEl, paramsEl, rateEl);
         rowsEl.appendChild(row);
+        if (hasLora) row.append(loraCell(i, row, rowsEl));
+        row.append(upto);
         rows[i] = row;
         rateCells[i] = rateEl;
         markers[i] = marker;
@@ -239,6 +373,7 @@ function render({ model, el }) {
     applyCollapsed();
     applyFilter();
     applyFrozen();
+    applyLora();
     applyBusy();
   }
   function applyFrozen() {
@@ -261,7 +396,7 @@ function render({ model, el }) {
       g.toggle.checked = k === n;
       g.toggle.indeterminate = k > 0 && k < n;
     }
-    summary.textContent = summaryText(layers, frozen);
+    summary.textContent = summaryText(layers, frozen, model.get("lora"));
     applyRates(frozen);
   }
   function applyRates(frozen = currentFrozen()) {
@@ -272,6 +407,24 @@ function render({ model, el }) {
       cell.textContent = texts[i];
       cell.title = texts[i] ? `learning rate ${texts[i]} (peak)` : "";
     }
+  }
+  function applyLora() {
+    const adapters = new Map(normalizeLora(model.get("lora")).map((a) => [a.path, a]));
+    for (const chip of chips) {
+      const on = chip.paths.length > 0 && chip.paths.every((p) => adapters.has(p));
+      const first = adapters.get(chip.paths[0]);
+      chip.classList.toggle("tw-lm-lora-on", on);
+      chip.setAttribute("aria-pressed", on ? "true" : "false");
+      chip.textContent = on ? `${chip.dataset.label} r${first.rank}` : chip.dataset.label;
+    }
+    for (const s of subs) {
+      const open = expanded.has(s.name);
+      const k = s.paths.filter((p) => adapters.has(p)).length;
+      s.button.textContent = `${open ? "\u25BE" : "\u25B8"} ${s.paths.length} sublayers` + (k ? ` \xB7 ${k} LoRA` : "");
+      s.button.setAttribute("aria-expanded", open ? "true" : "false");
+      s.list.hidden = !open || s.row.hidden;
+    }
+    summary.textContent = summaryText(layers, currentFrozen(), model.get("lora"));
   }
   function applyFilter() {
     const q = filter.value;
@@ -284,6 +437,7 @@ function render({ model, el }) {
       }
       g.el.hidden = visible === 0;
     }
+    for (const s of subs) s.list.hidden = !expanded.has(s.name) || s.row.hidden;
   }
   function applyCollapsed() {
     for (const g of groups) {
@@ -302,6 +456,7 @@ function render({ model, el }) {
     for (const upto of uptos) {
       if (upto.disabled !== busy) upto.disabled = busy;
     }
+    for (const chip of chips) chip.disabled = busy;
   }
   function applyError() {
     const msg = model.get("error");
@@ -322,6 +477,20 @@ function render({ model, el }) {
       applyCollapsed();
       return;
     }
+    const chip = target.closest(".tw-lm-lora");
+    if (chip) {
+      if (!isBusy() && chip.paths) commitLora(toggleAdapters(currentLora(), chip.paths, newRank(), newAlpha()));
+      return;
+    }
+    const more = target.closest(".tw-lm-subs");
+    if (more) {
+      const name = more.dataset.name;
+      if (expanded.has(name)) expanded.delete(name);
+      else expanded.add(name);
+      applyLora();
+      return;
+    }
+    if (target.closest(".tw-lm-subrow")) return;
     const toggle = target.closest(".tw-lm-block-toggle");
     if (toggle) {
       const block = Number(toggle.closest(".tw-lm-block").dataset.block);
@@ -372,6 +541,7 @@ function render({ model, el }) {
   const modelListeners = [
     ["change:layers", () => build()],
     ["change:frozen", () => applyFrozen()],
+    ["change:lora", () => applyLora()],
     ["change:error", () => applyError()],
     ["change:busy", () => applyBusy()],
     ["change:rates", () => applyRates()]
@@ -401,8 +571,12 @@ export {
   matchesFilter,
   normalizeFrozen,
   normalizeLayers,
+  normalizeLora,
+  normalizeTargets,
   summarize,
   summaryText,
+  targetPath,
+  toggleAdapters,
   toggleBlock,
   toggleRange
 };

@@ -115,14 +115,15 @@ def _eligible(model):
             yield owner, layer
 
 
-def resolve(model, table, selector):
+def resolve(model, table, selector, whole_blocks=False):
     """The target paths `selector` picks, in model order; raises a toolkit error when a part of
     it picks nothing LoRA can adapt.
 
     A string with a "/" names sublayers by path: exact, glob ("*/query") or "re:" pattern. Anything
     else picks top-level layers as `freeze` does (`freezing.select`), and each contributes itself
     if it is a Dense, EinsumDense or Embedding layer, or else the query and value projections
-    inside it (KerasHub's choice), or else every such layer inside it.
+    inside it (KerasHub's choice), or else every such layer inside it. With `whole_blocks`
+    (removing), a block contributes every such layer inside it.
     """
     candidates = targets(model)
     items = list(selector) if isinstance(selector, (list, tuple, set, frozenset)) else [selector]
@@ -136,7 +137,7 @@ def resolve(model, table, selector):
         picked = []
         rows = [table[i] for i in select(table, item)]
         for row in rows:
-            picked += _of_layer(candidates, row.name)
+            picked += _of_layer(candidates, row.name, whole_blocks)
         if not picked:
             kinds = ", ".join(f"{row.name} ({row.type})" for row in rows[:3]) + (" …" if len(rows) > 3 else "")
             raise LayerSelectionError(
@@ -148,11 +149,11 @@ def resolve(model, table, selector):
     return [t.path for t in candidates if t.path in chosen]
 
 
-def _of_layer(candidates, name):
+def _of_layer(candidates, name, whole_blocks):
     inside = [t for t in candidates if t.owner == name]
     if any(t.path == name for t in inside):
         return [name]
-    preferred = [t.path for t in inside if t.preferred]
+    preferred = [t.path for t in inside if t.preferred and not whole_blocks]
     return preferred or [t.path for t in inside]
 
 
@@ -211,10 +212,10 @@ def add(model, table, selector, rank, alpha=None):
 
 
 def remove(model, table, selector, merge=False):
-    """Drop the adapters on what `selector` picks (the model computes what it did before they
-    were added), or with merge=True fold them into the kernel first (it computes what it does
-    now). Returns the paths changed; paths without adapters are left alone."""
-    layers = [_layer(model, path) for path in resolve(model, table, selector)]
+    """Drop the adapters on what `selector` picks, every one inside a picked block (the model
+    computes what it did before they were added), or with merge=True fold them into the kernel
+    first (it computes what it does now). Returns the paths changed."""
+    layers = [_layer(model, path) for path in resolve(model, table, selector, whole_blocks=True)]
     adapted = [layer for layer in layers if layer.lora_enabled]
     for layer in adapted:
         base, adapters = lora_weights(layer)

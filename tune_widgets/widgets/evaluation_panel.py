@@ -1,12 +1,18 @@
-"""Evaluation: confusion matrix with class names, per-class precision/recall/F1, worst examples."""
+"""Evaluation: confusion matrix with class names, per-class precision/recall/F1, worst examples;
+for regression, predicted against true and the residuals, in the same figure."""
 
 import html
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
+from ..evaluation import RegressionReport
 from .base import Panel
 from .render import example_html
+
+SIDE_BY_SIDE = {"xaxis": {"domain": [0, 0.46]}, "xaxis2": {"domain": [0.54, 1], "anchor": "y2", "visible": True},
+                "yaxis2": {"anchor": "x2", "visible": True}}
+ALONE = {"xaxis": {"domain": [0, 1]}, "xaxis2": {"visible": False}, "yaxis2": {"visible": False}}
 
 
 class EvaluationPanel(Panel):
@@ -17,16 +23,17 @@ class EvaluationPanel(Panel):
         self.k = k
         self.run = widgets.Button(description="Evaluate", icon="check")
         self.run.add_class("tw-evaluate")
-        self.confusion = go.FigureWidget(go.Heatmap(z=[[0]], colorscale="Blues", showscale=False))
-        self.confusion.update_layout(height=340, width=420, margin={"l": 80, "r": 10, "t": 30, "b": 60},
-                                     xaxis_title="predicted", yaxis_title="true", title="confusion matrix")
-        self.confusion.add_class("tw-confusion")
+        # One figure for either report (each FigureWidget carries a ~5 MB front end).
+        self.figure = go.FigureWidget(go.Heatmap(z=[[0]], colorscale="Blues", showscale=False))
+        self.figure.update_layout(height=340, width=420, margin={"l": 80, "r": 10, "t": 30, "b": 60},
+                                  xaxis_title="predicted", yaxis_title="true", title="confusion matrix")
+        self.figure.add_class("tw-confusion")
         self.table = widgets.HTML()
         self.table.add_class("tw-per-class")
         self.worst = widgets.HTML()
         self.worst.add_class("tw-worst")
         self.summary = widgets.HTML()
-        self.results = widgets.HBox([self.confusion, self.table], layout=widgets.Layout(display="none"))
+        self.results = widgets.HBox([self.figure, self.table], layout=widgets.Layout(display="none"))
         super().__init__(session, [self.run, self.summary, self.results, self.worst])
         self.run.on_click(lambda _: self.attempt(session.evaluate, k=self.k))
         session.observe(self._show, names=["evaluation"])
@@ -39,13 +46,25 @@ class EvaluationPanel(Panel):
         if report is None:
             self.summary.value = "<i>No evaluation yet: train, then click Evaluate.</i>"
             return
-        self.results.layout.display = "flex"  # hidden until there is a matrix to show
+        self.results.layout.display = "flex"  # hidden until there is a report to show
+        if isinstance(report, RegressionReport):
+            self._show_regression(report)
+        else:
+            self._show_classification(report)
+
+    def _show_classification(self, report):
         names = list(report.class_names)
-        with self.confusion.batch_update():
-            heatmap = self.confusion.data[0]
+        with self.figure.batch_update():
+            if not isinstance(self.figure.data[0], go.Heatmap):
+                self.figure.data = []
+                self.figure.add_trace(go.Heatmap(colorscale="Blues", showscale=False))
+                self.figure.update_layout(width=420, title="confusion matrix", xaxis_title="predicted",
+                                          yaxis_title="true", **ALONE)
+            heatmap = self.figure.data[0]
             heatmap.z, heatmap.x, heatmap.y = report.confusion[::-1].tolist(), names, names[::-1]
             heatmap.text = report.confusion[::-1].tolist()
             heatmap.texttemplate = "%{text}"
+        self._mark("tw-confusion")
         self.summary.value = (f"<b>{html.escape(report.name)}</b>: {int(report.support.sum())} examples · "
                               f"accuracy <b>{report.accuracy:.3f}</b> · loss {report.loss:.4f} · "
                               f"macro F1 {report.macro_f1:.3f}")
@@ -61,3 +80,39 @@ class EvaluationPanel(Panel):
         )
         self.worst.value = ("<b>Worst examples</b> (highest loss)<table><tr><th>example</th><th>true</th>"
                             f"<th>predicted</th><th>p(true)</th></tr>{items}</table>")
+
+    def _show_regression(self, report):
+        """Predicted against true (the diagonal is perfect) beside a histogram of the residuals."""
+        low = float(min(report.true.min(), report.predicted.min()))
+        high = float(max(report.true.max(), report.predicted.max()))
+        with self.figure.batch_update():
+            self.figure.data = []
+            self.figure.add_trace(go.Scatter(x=report.true, y=report.predicted, mode="markers", name="examples",
+                                             marker={"size": 5, "opacity": 0.6}))
+            self.figure.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="perfect",
+                                             line={"dash": "dot", "color": "gray"}))
+            self.figure.add_trace(go.Histogram(x=report.residuals, name="residuals", xaxis="x2", yaxis="y2"))
+            self.figure.update_layout(width=640, title="predicted against true · residuals", showlegend=False,
+                                      xaxis_title="true", yaxis_title="predicted", **SIDE_BY_SIDE)
+            self.figure.layout.xaxis2.title, self.figure.layout.yaxis2.title = "predicted − true", "examples"
+        self._mark("tw-regression-plots")
+        self.summary.value = (f"<b>{html.escape(report.name)}</b>: {len(report.true)} examples · "
+                              f"RMSE <b>{report.rmse:.4f}</b> · MAE {report.mae:.4f} · R² {report.r2:.3f} · "
+                              f"MSE (the loss) {report.mse:.4f}")
+        self.table.value = ("<table><tr><th>metric</th><th>value</th></tr>"
+                            + "".join(f"<tr><td>{name}</td><td>{value:.4f}</td></tr>" for name, value in
+                                      (("MSE", report.mse), ("MAE", report.mae), ("RMSE", report.rmse), ("R²", report.r2)))
+                            + "</table>")
+        items = "".join(
+            f"<tr><td>{example_html(e.example)}</td><td>{e.true:.3g}</td><td>{e.predicted:.3g}</td>"
+            f"<td>{abs(e.error):.3g}</td></tr>" for e in report.worst
+        )
+        self.worst.value = ("<b>Worst examples</b> (largest error)<table><tr><th>example</th><th>true</th>"
+                            f"<th>predicted</th><th>|error|</th></tr>{items}</table>")
+
+    def _mark(self, css_class):
+        """Name what the figure shows, for pages and tests that look for it."""
+        for name in ("tw-confusion", "tw-regression-plots"):
+            self.figure.remove_class(name)
+        self.figure.add_class(css_class)
+

@@ -57,7 +57,7 @@ class ModelPanel(Panel):
         self.path.observe(lambda _: self._show_fields(), names="value")
         self._show_fields()
         self.apply_head.on_click(lambda _: self.attempt(self._replace_head))
-        session.observe(self._show_counts, names=["layers", "model", "train_data"])
+        session.observe(self._show_counts, names=["layers", "model", "train_data", "lora"])
         self.clear_error_when("layers", "training")
         self._show_counts()
 
@@ -112,9 +112,11 @@ class ModelPanel(Panel):
         source = session.backbone.source if session.backbone else ""
         mismatch = session.head_mismatch
         warning = f'<div class="tw-head-mismatch" style="color:#b00020">⚠ {html.escape(mismatch)}</div>' if mismatch else ""
+        adapters = (f" · <b>{counts['adapters']:,}</b> in {len(session.lora.adapters)} LoRA adapters"
+                    if session.lora else "")
         self.counts.value = (
             f"<b>{len(session.layers)}</b> layers · <b>{counts['trainable']:,}</b> trainable of "
-            f"<b>{counts['total']:,}</b> parameters{head}<br><small>{html.escape(str(source))}</small>{warning}"
+            f"<b>{counts['total']:,}</b> parameters{adapters}{head}<br><small>{html.escape(str(source))}</small>{warning}"
         )
 
 

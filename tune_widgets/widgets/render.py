@@ -12,10 +12,13 @@ import numpy as np
 
 
 def example_html(example, size=48, chars=200):
-    """Text as escaped text (cut at `chars`); an image as an inline PNG thumbnail."""
+    """Text as escaped text (cut at `chars`); an image as an inline PNG thumbnail; a vector of
+    features as its numbers."""
     if isinstance(example, str):
         text = example if len(example) <= chars else example[:chars - 1] + "…"
         return html.escape(text)
+    if np.ndim(example) < 2:
+        return html.escape(np.array2string(np.asarray(example), precision=2, threshold=8))
     return thumbnail(example, size)
 
 

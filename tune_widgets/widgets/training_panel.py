@@ -49,6 +49,7 @@ class TrainingPanel(Panel):
         self.chart.add_class("tw-train-chart")
         self._style_chart()
         self.future = None
+        self._metric = "accuracy"  # the epoch metric drawn beside the loss: "mae" for regression
         self._drawn, self._drawn_epochs, self._ema, self._steps, self._smoothed = 0, 0, 0.0, [], []
         self._lock = threading.Lock()
         super().__init__(session, [
@@ -127,6 +128,9 @@ class TrainingPanel(Panel):
             self._drawn, self._drawn_epochs, self._ema, self._steps, self._smoothed = 0, 0, 0.0, [], []
             for trace in self.chart.data:
                 trace.x, trace.y = [], []
+            self._metric = "mae" if self.session.task == "regression" else "accuracy"
+            label = {"mae": "MAE", "accuracy": "accuracy"}[self._metric]
+            self.chart.data[3].name, self.chart.data[4].name = f"train {label}", f"validation {label}"
 
     def _on_progress(self, change):
         progress = change["new"]
@@ -162,7 +166,8 @@ class TrainingPanel(Panel):
                 batch = self.chart.data[0]
                 batch.x, batch.y = [self._steps[i] for i in keep], [self._smoothed[i] for i in keep]
                 mode = "lines+markers" if len(rows) <= MAX_MARKERS else "lines"
-                for trace, key in zip(self.chart.data[1:], ("loss", "val_loss", "accuracy", "val_accuracy")):
+                keys = ("loss", "val_loss", self._metric, f"val_{self._metric}")
+                for trace, key in zip(self.chart.data[1:], keys):
                     trace.x, trace.y = [row["epoch"] + 1 for row in rows], [row.get(key) for row in rows]
                     trace.mode = mode
 
