@@ -90,7 +90,8 @@ class TokenPooling(keras.layers.Layer):
 
 @dataclasses.dataclass(frozen=True)
 class HeadSpec:
-    """The classification head: `num_classes=None` takes the count from the data."""
+    """The head: `num_classes=None` takes the count from the data. The data's task decides the
+    kind: regression data (`set_data(..., task="regression")`) gets one linear output."""
 
     num_classes: int | None = None
     dropout: float = 0.1

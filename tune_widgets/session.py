@@ -241,16 +241,18 @@ class Session(traitlets.HasTraits):
         """
         self._check_idle()
         graph = self._graph()
-        lora_module.add(graph, self.layers, selector, rank, alpha)
-        return self._adapters_changed(graph)
+        if lora_module.add(graph, self.layers, selector, rank, alpha):
+            self._adapters_changed(graph)
+        return self
 
     def remove_lora(self, selector=ALL, *, merge=False):
         """Drop the adapters `selector` picks (all of a picked block's), and what they learned;
         merge=True folds what they learned into the adapted weights first."""
         self._check_idle()
         graph = self._graph()
-        lora_module.remove(graph, self.layers, selector, merge)
-        return self._adapters_changed(graph)
+        if lora_module.remove(graph, self.layers, selector, merge):
+            self._adapters_changed(graph)
+        return self
 
     @property
     def lora_targets(self):
@@ -262,7 +264,6 @@ class Session(traitlets.HasTraits):
         with self.hold_trait_notifications():
             self.lora = lora_module.plan_of(graph)
             self.layers = layer_table(graph, self.plan)
-        return self
 
     def _graph(self):
         self._require_backbone()

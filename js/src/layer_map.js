@@ -42,6 +42,7 @@ export function normalizeLayers(layers) {
     params: arr(layers.params),
     blocks: arr(layers.blocks),
     block_names: arr(layers.block_names).map(String),
+    lora_targets: layers.lora_targets, // read through normalizeTargets
   };
 }
 
@@ -383,7 +384,6 @@ function render({ model, el }) {
     const button = h(doc, "button", "tw-lm-subs");
     button.type = "button";
     button.dataset.name = name;
-    button.title = "Show the sublayers LoRA can adapt";
     cell.append(button);
     const list = h(doc, "div", "tw-lm-subrows");
     const paths = [];
@@ -548,8 +548,9 @@ function render({ model, el }) {
     for (const s of subs) {
       const open = expanded.has(s.name);
       const k = s.paths.filter((p) => adapters.has(p)).length;
-      s.button.textContent =
-        `${open ? "\u25BE" : "\u25B8"} ${s.paths.length} sublayers` + (k ? ` \u00B7 ${k} LoRA` : "");
+      const n = s.paths.length;
+      s.button.textContent = `${open ? "\u25BE" : "\u25B8"} ${k ? `${k}/${n}` : n}`;
+      s.button.title = `${open ? "Hide" : "Show"} the ${n} sublayers LoRA can adapt` + (k ? ` (${k} adapted)` : "");
       s.button.setAttribute("aria-expanded", open ? "true" : "false");
       s.list.hidden = !open || s.row.hidden;
     }

@@ -753,7 +753,8 @@ describe("LoRA", () => {
     expect(chipOf(1).textContent).toBe("LoRA");
     expect(chipOf(2).title).toContain("query + value");
     const more = row(2).querySelector(".tw-lm-subs");
-    expect(more.textContent).toBe("\u25B8 3 sublayers");
+    expect(more.textContent).toBe("\u25B8 3");
+    expect(more.title).toBe("Show the 3 sublayers LoRA can adapt");
     expect(subrow(QUERY).closest(".tw-lm-subrows").hidden).toBe(true);
     click(more);
     expect(subrow(QUERY).closest(".tw-lm-subrows").hidden).toBe(false);
@@ -776,8 +777,12 @@ describe("LoRA", () => {
     model.fromPython("lora", [[QUERY, 8, 8, 37120], [VALUE, 8, 8, 37120]]);
     expect(chipOf(2).classList.contains("tw-lm-lora-on")).toBe(true);
     expect(chipOf(2).textContent).toBe("LoRA r8");
-    expect(row(2).querySelector(".tw-lm-subs").textContent).toBe("\u25B8 3 sublayers \u00B7 2 LoRA");
-    expect($(".tw-lm-summary").textContent).toMatch(/2 LoRA adapters$/);
+    expect(row(2).querySelector(".tw-lm-subs").textContent).toBe("\u25B8 2/3");
+    expect(row(2).querySelector(".tw-lm-subs").title).toContain("(2 adapted)");
+    // the view's header: adapters train, and the adapted kernels stay in the total
+    model.fromPython("layers", { ...textLayers(), params: [0, 11720448, 1774464 - 2 * 147456, 1155] });
+    expect($(".tw-lm-summary").textContent).toBe(
+      "4 layers · 75,395 trainable / 13,570,307 total params · 2 LoRA adapters");
 
     const rank = $(".tw-lm-lora-rank");
     rank.value = "4";

@@ -229,6 +229,39 @@ def test_rate_spread_shows_on_the_map_and_find_lr_draws_its_curve(dash):
     expect(page.locator(f"{panel} .tw-error")).to_have_text("")
 
 
+def test_lora_toggles_in_the_map_reach_the_kernel(dash):
+    """Open a block's sublayers, adapt its query and value, then one more sublayer, then drop
+    the block's two; a cell's remove_lora() clears the page. Leaves no adapters behind."""
+    page = dash.page
+    names = dash.python("[row.name for row in session.layers]")
+    block = row(page, names.index("transformer_layer_4"))
+    chip = block.locator(".tw-lm-lora")
+    block.locator(".tw-lm-subs").click()
+    subrows = page.locator(f'{MAP} .tw-lm-subrow[data-path^="transformer_layer_4/"]')
+    expect(subrows).to_have_count(6)
+    chip.click()
+    expect(chip).to_have_class(_class_re("tw-lm-lora-on"))
+    expect(chip).to_have_text("LoRA r8")
+    query, value = "transformer_layer_4/self_attention_layer/query", "transformer_layer_4/self_attention_layer/value"
+    ffn = "transformer_layer_4/feedforward_output_dense"
+    kernel_lora(dash, [query, value])
+    page.locator(f'{MAP} .tw-lm-subrow[data-path="{ffn}"] .tw-lm-lora').click()
+    expect(block.locator(".tw-lm-subs")).to_have_text("\u25BE 3/6")
+    chip.click()  # every one of the block's choice is held: the toggle drops them
+    expect(block.locator(".tw-lm-subs")).to_have_text("\u25BE 1/6")
+    kernel_lora(dash, [ffn])
+    expect(page.locator(f"{MAP} .tw-lm-summary")).to_contain_text("1 LoRA adapter")
+    dash.python("len(session.lora.adapters)", setup="session.remove_lora()")
+    expect(page.locator(f"{MAP} .tw-lm-lora-on")).to_have_count(0)
+    expect(page.locator(f"{MAP} .tw-lm-error")).to_be_hidden()
+
+
+def kernel_lora(dash, paths):
+    """Wait until the kernel holds adapters on exactly `paths` (the browser's message may still
+    be buffered behind an earlier one when the scratch cell runs)."""
+    return _until(lambda: dash.python("session.lora.paths"), lambda held: held == paths, 15, f"adapters on {paths}")
+
+
 JS_RENDER_TIME = """async (a) => {
   const app = window.jupyterapp;
   const panel = app.shell.currentWidget;

@@ -177,8 +177,9 @@ def _by_path(model, candidates, pattern):
         raise LayerSelectionError(
             f"{pattern} is a {type(other).__name__}: LoRA adapts Dense, EinsumDense and Embedding layers only."
         )
-    hint = did_you_mean(pattern, paths)
-    raise LayerSelectionError(f"No LoRA-adaptable sublayer matches {pattern!r}.{hint or ' Adaptable: ' + ', '.join(paths[:6])}")
+    hint = did_you_mean(pattern, paths) or (f" Adaptable: {', '.join(paths[:6])}{' …' if len(paths) > 6 else ''}."
+                                             if paths else " This model has none.")
+    raise LayerSelectionError(f"No LoRA-adaptable sublayer matches {pattern!r}.{hint}")
 
 
 def add(model, table, selector, rank, alpha=None):
