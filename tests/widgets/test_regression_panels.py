@@ -7,7 +7,7 @@ import pytest
 
 import tune_widgets as tw
 from tests.core.test_regression import linear_problem, mlp
-from tune_widgets.widgets import Dashboard
+from tune_widgets.widgets import EvaluationPanel, TrainingPanel
 
 pytestmark = pytest.mark.tuning
 
@@ -22,9 +22,7 @@ def figures(widget):
 def test_regression_shows_its_metrics_and_plots_and_classes_bring_the_matrix_back():
     x, y = linear_problem(120)
     session = tw.Session().load_model(mlp(), head=tw.HeadSpec(dropout=0.0)).set_data(x, y)
-    board = Dashboard(session)
-    training, evaluation = board.training_panel, board.evaluation_panel
-    training.epochs.value = 2
+    training, evaluation = TrainingPanel(session, epochs=2), EvaluationPanel(session)
     run = training.start().result(60)
     chart = training.chart.data
     assert (chart[3].name, chart[4].name) == ("train MAE", "validation MAE")
@@ -47,4 +45,4 @@ def test_regression_shows_its_metrics_and_plots_and_classes_bring_the_matrix_bac
     assert isinstance(evaluation.figure.data[0], go.Heatmap) and len(evaluation.figure.data) == 1
     assert list(evaluation.figure.data[0].x) == ["low", "high"]
     assert "tw-confusion" in evaluation.figure._dom_classes and evaluation.figure.layout.xaxis2.visible is False
-    assert len(list(figures(board))) == 2
+    assert len(list(figures(evaluation))) == 1  # both reports share the panel's one figure
