@@ -27,7 +27,7 @@ from .errors import (  # noqa: E402
     UnknownModelError,
     WeightsUnavailableError,
 )
-from .evaluation import EvaluationReport  # noqa: E402
+from .evaluation import EvaluationReport, RegressionReport  # noqa: E402
 from .files import read_csv, read_images  # noqa: E402
 from .freezing import FreezePlan, LayerInfo  # noqa: E402
 from .models import FineTuneModel, HeadSpec  # noqa: E402
@@ -40,7 +40,7 @@ QUICK = os.environ.get("TUNE_WIDGETS_QUICK", "") not in ("", "0")
 __all__ = [
     "Callback", "CheckpointError", "ConfigError", "DataError", "EvaluationReport", "FineTuneModel", "FitError",
     "FreezePlan", "HeadSpec", "LabelledData", "LayerInfo", "LayerSelectionError", "ModelSourceError",
-    "OptimizerSpec", "QUICK", "RunRecord", "SaveError", "Session", "StateError", "TuneWidgetsError",
+    "OptimizerSpec", "QUICK", "RegressionReport", "RunRecord", "SaveError", "Session", "StateError", "TuneWidgetsError",
     "TuneWidgetsWarning", "UnknownModelError", "WeightsUnavailableError", "labelled", "load_digits", "load_faces",
     "load_tweets", "minilm_folder", "mobilenetv2_file", "read_csv", "read_images", "split",
 ]

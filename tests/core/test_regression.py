@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.evaluation import RegressionReport
 
 pytestmark = pytest.mark.tuning
 
@@ -33,7 +32,7 @@ def test_an_mse_fit_on_numeric_targets_beats_predicting_the_mean():
     run = session.fit(epochs=6, seed=0)
     assert run.config["task"] == "regression" and {"mae", "rmse", "val_mae", "val_rmse"} <= set(run.final)
     report = session.evaluate()
-    assert isinstance(report, RegressionReport) and session.evaluation is report
+    assert isinstance(report, tw.RegressionReport) and session.evaluation is report
     held = session.validation_data.labels
     baseline = float(np.mean((held - session.train_data.labels.mean()) ** 2))
     assert report.mse < 0.1 * baseline and report.r2 > 0.9
