@@ -552,12 +552,13 @@ class Session(traitlets.HasTraits):
                                     lowest=lowest, batch_size=batch_size, seed=seed, callbacks=callbacks,
                                     background=background)
 
-    def sweep_freeze(self, points=None, epochs=1, *, metric="val_accuracy", batch_size=None, seed=0,
+    def sweep_freeze(self, points=None, epochs=1, *, metric=None, batch_size=None, seed=0,
                      background=False):
         """A short run per freeze cut point (default: head only, then the top one, two and three
         blocks; or freeze_to selectors), each from the same starting weights, which are put back
         afterwards with the plan. Returns a SweepResult, also kept (growing) in `freeze_sweep`;
-        apply its best plan with `set_frozen(result.best.frozen)`. See `tuning/sweep.py`."""
+        apply its best plan with `set_frozen(result.best.frozen)`. metric=None compares
+        "val_accuracy", or "val_loss" for regression. See `tuning/sweep.py`."""
         return sweep.sweep_freeze(self, points, epochs, metric=metric, batch_size=batch_size, seed=seed,
                                   background=background)
 

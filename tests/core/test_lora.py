@@ -148,3 +148,19 @@ def test_bad_lora_requests_change_nothing(cnn_session):
     with pytest.raises(tw.ConfigError, match="remove_lora"):
         cnn_session.add_lora("head_dense", rank=8)
     assert cnn_session.lora.adapters[0].rank == 4
+
+
+def test_adapters_in_a_frozen_block_learn_at_their_blocks_discriminative_rate():
+    from tune_widgets.tuning.rates import variable_factors
+
+    inputs = keras.Input((6,), name="values")
+    x = keras.layers.Dense(8, name="block1_dense")(inputs)
+    x = keras.layers.Dense(8, name="block2_dense")(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
+    session = tw.Session().load_model(keras.Model(inputs, outputs), head=tw.HeadSpec(dropout=0.0))
+    session.set_data(np.random.default_rng(0).normal(size=(20, 6)), [0, 1] * 10)
+    session.freeze("block1").set_rates(lowest=0.01).add_lora("block1_dense", rank=2)
+    factors = variable_factors(session.model, session.layers, session.optimizer.layer_rates)
+    layer = session.model.get_layer("block1_dense")
+    assert {factors.get(id(w)) for w in (layer.lora_kernel_a, layer.lora_kernel_b)} == {0.01}
+    assert id(layer.bias) not in factors and id(layer._kernel) not in factors  # frozen, adapted: fixed

@@ -41,6 +41,8 @@ def test_an_mse_fit_on_numeric_targets_beats_predicting_the_mean():
     assert errors == sorted(errors, reverse=True) and len(errors) == 5
     predicted = session.predict(x[:4])
     assert predicted.shape == (4,)
+    sweep = session.sweep_freeze(epochs=1)  # the tuning tools speak regression: lower MSE is better
+    assert sweep.metric == "val_loss" and sweep.lower_is_better and all(p.value is not None for p in sweep.points)
 
 
 def test_the_task_comes_from_the_data_explicitly_or_from_fractions():

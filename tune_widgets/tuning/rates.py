@@ -101,8 +101,9 @@ def variable_factors(model, layers, layer_rates):
     for layer in model.layers:
         factor = factors.get(blocks.get(layer.name), 1.0)
         if factor != 1.0:
-            for variable in layer.trainable_weights:
-                found[id(variable)] = float(factor)
+            for variable in layer.weights:  # not trainable_weights: a frozen block's LoRA adapters train
+                if variable.trainable:
+                    found[id(variable)] = float(factor)
     return found
 
 

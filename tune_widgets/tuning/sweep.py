@@ -97,11 +97,14 @@ def cut_points(session, points):
     return cuts
 
 
-def sweep_freeze(session, points=None, epochs=1, *, metric="val_accuracy", batch_size=None, seed=0,
+def sweep_freeze(session, points=None, epochs=1, *, metric=None, batch_size=None, seed=0,
                  background=False):
-    """Run the sweep on `session` (see `Session.sweep_freeze`): a SweepResult, or a Future of it."""
+    """Run the sweep on `session` (see `Session.sweep_freeze`): a SweepResult, or a Future of it.
+    metric=None: "val_accuracy", or for regression "val_loss" (the MSE)."""
     batch_size = session.check_ready(batch_size)
     epochs = whole_number("sweep_freeze: epochs", epochs)
+    if metric is None:
+        metric = "val_loss" if session.task == "regression" else "val_accuracy"
     if not isinstance(metric, str) or not metric:
         raise ConfigError(f"sweep_freeze: metric must be a metric's name like 'val_accuracy', got {metric!r}.")
     cuts = cut_points(session, points)
