@@ -120,7 +120,8 @@ def _has_fractions(labels):
 
 
 def regression_targets(labels):
-    """Float32 targets, one finite number per example, not all equal."""
+    """Float32 targets, one number per example (screened for NaN and inf by `screen_rows`),
+    not all equal."""
     values = np.asarray(labels)
     if values.dtype.kind in "US" or values.dtype == object:
         raise DataError(f"Regression targets must be numbers, got {values.dtype.name} values like "
@@ -130,10 +131,6 @@ def regression_targets(labels):
     if values.ndim != 1:
         raise DataError(f"Regression targets must be one number per example (1-D), got shape {values.shape}.")
     values = values.astype("float32")
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        raise DataError(f"{bad.size} regression targets are NaN or infinite (rows {bad[:5].tolist()}): "
-                        "drop or fill them.")
     if values.min() == values.max():
         raise DataError(f"Every target is {values[0]:g}: regression needs targets that vary.")
     return values

@@ -21,6 +21,7 @@ class StartingPoint:
     head: WeightSnapshot | None = None  # the session's own head, as built
     random_states: tuple = ()  # (variable, value) for each dropout's seed state in the loaded model
     head_random_states: tuple = ()  # and in the head
+    adapters: WeightSnapshot | None = None  # LoRA adapters as they were added (Session.add_lora)
 
     @classmethod
     def of(cls, backbone):
@@ -34,12 +35,22 @@ class StartingPoint:
         return dataclasses.replace(self, head=WeightSnapshot(head) if head else None,
                                    head_random_states=_random_states(model, loaded))
 
+    def with_adapters(self, values):
+        """This starting point with LoRA adapters as just added ({weight path: value})."""
+        kept = self.adapters.values if self.adapters is not None else {}
+        return dataclasses.replace(self, adapters=WeightSnapshot({**kept, **values}))
+
     def restore(self, backbone, model):
-        """Assign the pretrained weights into the loaded model, the head's into `model`, and the
-        random states back into their layers."""
+        """Assign the pretrained weights into the loaded model, the head's into `model`, the
+        adapters it still holds back to their values as added, and the random states back
+        into their layers."""
         self.pretrained.restore(backbone.model)
         if self.head is not None and model is not None:
             self.head.restore(model)
+        if self.adapters is not None:
+            graph = model if model is not None else backbone.model
+            held = {variable.path for variable in graph.weights}
+            WeightSnapshot({p: v for p, v in self.adapters.values.items() if p in held}).restore(graph)
         for variable, value in (*self.random_states, *self.head_random_states):
             variable.assign(value)
 

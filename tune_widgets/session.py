@@ -241,7 +241,9 @@ class Session(traitlets.HasTraits):
         """
         self._check_idle()
         graph = self._graph()
-        if lora_module.add(graph, self.layers, selector, rank, alpha):
+        added = lora_module.add(graph, self.layers, selector, rank, alpha)
+        if added:
+            self._start = self._start.with_adapters(lora_module.adapter_values(graph, added))
             self._adapters_changed(graph)
         return self
 
@@ -627,8 +629,8 @@ class Session(traitlets.HasTraits):
         """Undo training: put back the pretrained weights (kept once, at load) and the weights the
         head started with, bit for bit, so the model is as it was before its first fit.
 
-        Kept: the data and its split, the freeze plan, the optimizer spec, the head spec and the
-        runs (the history of what was tried). Cleared: the evaluation, which described weights
+        Kept: the data and its split, the freeze plan, the optimizer spec, the head spec, the
+        LoRA adapters (back at their values as added) and the runs (the history of what was tried). Cleared: the evaluation, which described weights
         that are gone. To go back to a user model's own head after set_head, load it again.
         """
         self._check_idle()

@@ -171,9 +171,10 @@ def _check_range(codes, count, what, advice):
 
 
 def check_something_trains(layers):
-    """Refuse a fit in which no weight would change (every layer with weights frozen): it would
-    run, report "completed", and leave the model as it was."""
-    if not any(row.params and not row.frozen for row in layers):
+    """Refuse a fit in which no weight would change (every layer with weights frozen, and no
+    LoRA adapters, which train inside frozen layers): it would run, report "completed", and
+    leave the model as it was."""
+    if not any((row.params and not row.frozen) or row.adapter_params for row in layers):
         last = next((row.name for row in reversed(layers) if row.params), None)
         example = f", e.g. session.unfreeze({last!r})" if last else ""
         raise ConfigError(f"Every layer with weights is frozen, so a fit would change nothing. Unfreeze the "

@@ -67,6 +67,7 @@ def test_unfrozen_adapted_layers_train_their_bias_not_their_kernel_through_freez
     assert {w.path for w in session.model.trainable_weights} == names
     session.freeze()
     assert {w.path for w in session.model.trainable_weights} == {"head_dense/lora_kernel_a", "head_dense/lora_kernel_b"}
+    assert session.fit(epochs=1).status == "completed"  # every layer frozen, yet the adapters train
 
 
 def test_remove_drops_adapters_or_merges_what_they_learned(cnn_session):
@@ -87,7 +88,12 @@ def test_remove_drops_adapters_or_merges_what_they_learned(cnn_session):
     assert weights.equals(model)  # bit for bit: the adapted kernel never trained
     np.testing.assert_array_equal(model.predict(x, verbose=0), original)
 
-    session.add_lora("head_dense", rank=2, alpha=4).fit(epochs=2)
+    session.add_lora("head_dense", rank=2, alpha=4)
+    as_added = WeightSnapshot.of(model)
+    session.fit(epochs=2)
+    session.reset()  # the pretrained weights, and the adapters as they were added
+    assert as_added.equals(model)
+    session.fit(epochs=2)
     adapted = model.predict(x, verbose=0)
     session.remove_lora("head_dense", merge=True)
     assert [w.path for w in model.weights] == paths and session.parameter_counts["adapters"] == 0

@@ -7,7 +7,7 @@ import pytest
 
 import tune_widgets as tw
 from tests.core.test_regression import linear_problem, mlp
-from tune_widgets.widgets import EvaluationPanel, TrainingPanel
+from tune_widgets.widgets import DataPanel, EvaluationPanel, TrainingPanel
 
 pytestmark = pytest.mark.tuning
 
@@ -22,7 +22,8 @@ def figures(widget):
 def test_regression_shows_its_metrics_and_plots_and_classes_bring_the_matrix_back():
     x, y = linear_problem(120)
     session = tw.Session().load_model(mlp(), head=tw.HeadSpec(dropout=0.0)).set_data(x, y)
-    training, evaluation = TrainingPanel(session, epochs=2), EvaluationPanel(session)
+    training, evaluation, data = TrainingPanel(session, epochs=2), EvaluationPanel(session), DataPanel(session)
+    assert "regression targets from" in data.summary.value and data.chart.value.count("<rect") > 0
     run = training.start().result(60)
     chart = training.chart.data
     assert (chart[3].name, chart[4].name) == ("train MAE", "validation MAE")

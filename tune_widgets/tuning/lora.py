@@ -233,6 +233,11 @@ def remove(model, table, selector, merge=False):
     return [layer.path for layer in adapted]
 
 
+def adapter_values(model, paths):
+    """{weight path: value} of the adapters on `paths` (what `Session.reset` puts back)."""
+    return {variable.path: np.array(variable) for path in paths for variable in lora_weights(_layer(model, path))[1]}
+
+
 def strip_saved_config(path):
     """Remove LoRA settings from a saved .keras file's config. Keras has already written each
     adapted kernel merged; without this, loading would add empty adapters to top-level layers."""

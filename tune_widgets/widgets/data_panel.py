@@ -264,6 +264,9 @@ class DataPanel(Panel):
                                   "and click Use this data.</i>")
             self.chart.value = self.sample.value = ""
             return
+        if train.task == "regression":
+            self._show_targets(train, held)
+            return
         held_counts = held.class_counts if held is not None else np.zeros(len(train.class_names), int)
         total = len(train) + (len(held) if held is not None else 0)
         self.summary.value = (f"<b>{total}</b> {train.kind} examples · <b>{len(train.class_names)}</b> classes · "
@@ -276,6 +279,26 @@ class DataPanel(Panel):
         self.chart.value = bar_chart(list(train.class_names), [train.class_counts.tolist(), held_counts.tolist()],
                                      legend=("train", "validation")) + note
         self.sample.value = sample_html(train)
+
+    def _show_targets(self, train, held):
+        """Regression data: how the targets spread (a bar per value, or per range) instead of classes."""
+        held_values = held.labels if held is not None else np.zeros(0, "float32")
+        values = np.concatenate([train.labels, held_values])
+        self.summary.value = (f"<b>{len(values)}</b> {train.kind} examples · regression targets from "
+                              f"{values.min():g} to {values.max():g} (mean {values.mean():.3g}) · "
+                              f"{len(train)} train + {len(held_values)} validation")
+        levels = np.unique(values)
+        if len(levels) <= SAMPLE_CLASSES:
+            names = [f"{level:g}" for level in levels]
+            parts = [[int(np.sum(part == level)) for level in levels] for part in (train.labels, held_values)]
+        else:
+            edges = np.histogram_bin_edges(values, bins=SAMPLE_CLASSES)
+            names = [f"{low:.3g} to {high:.3g}" for low, high in zip(edges[:-1], edges[1:])]
+            parts = [np.histogram(part, edges)[0].tolist() for part in (train.labels, held_values)]
+        self.chart.value = bar_chart(names, parts, legend=("train", "validation"))
+        rows = "".join(f"<tr><td><b>{train.labels[i]:g}</b></td><td>{example_html(train.examples[i], size=56, chars=140)}</td></tr>"
+                       for i in range(min(len(train), SAMPLE_PER_CLASS * 2)))
+        self.sample.value = f"<b>A sample</b><table class='tw-sample-table'>{rows}</table>"
 
 
 def sample_html(data):
