@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 
@@ -403,15 +404,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     only = set(args.only or [case for case in TEXT + OTHER if not (args.quick and case == "acceleration")])
     repeats = 1 if args.quick and args.repeats == 3 else args.repeats
-    cases = text_cases("quick" if args.quick else "full", repeats, only)
-    if "ui_overhead" in only:
-        cases["ui_overhead"] = ui_overhead(args.quick, repeats)
-    if "refreeze" in only:
-        cases["refreeze"] = refreeze(repeats)
-    if "stop_latency" in only:
-        cases["stop_latency"] = stop_latency(repeats)
-    if "layer_map_payload" in only:
-        cases["layer_map_payload"] = layer_map_payload()
+    with tempfile.TemporaryDirectory(prefix="tw-bench-runs-") as runs:
+        os.environ.setdefault("TUNE_WIDGETS_RUNS_DIR", runs)  # fits write their runs, as by default, then go
+        cases = text_cases("quick" if args.quick else "full", repeats, only)
+        if "ui_overhead" in only:
+            cases["ui_overhead"] = ui_overhead(args.quick, repeats)
+        if "refreeze" in only:
+            cases["refreeze"] = refreeze(repeats)
+        if "stop_latency" in only:
+            cases["stop_latency"] = stop_latency(repeats)
+        if "layer_map_payload" in only:
+            cases["layer_map_payload"] = layer_map_payload()
     print(f"{'case':<26} {'ratio':>9} {'spread':>17}  goal")
     for name, case in cases.items():
         spread = f"{case['low']:.3g}–{case['high']:.3g}" if "low" in case else ""

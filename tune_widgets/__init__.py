@@ -20,6 +20,7 @@ from .errors import (  # noqa: E402
     FitError,
     LayerSelectionError,
     ModelSourceError,
+    RunError,
     SaveError,
     StateError,
     TuneWidgetsError,
@@ -40,7 +41,8 @@ QUICK = os.environ.get("TUNE_WIDGETS_QUICK", "") not in ("", "0")
 __all__ = [
     "Callback", "CheckpointError", "ConfigError", "DataError", "EvaluationReport", "FineTuneModel", "FitError",
     "FreezePlan", "HeadSpec", "LabelledData", "LayerInfo", "LayerSelectionError", "ModelSourceError",
-    "OptimizerSpec", "QUICK", "RegressionReport", "RunRecord", "SaveError", "Session", "StateError", "TuneWidgetsError",
+    "OptimizerSpec", "QUICK", "RegressionReport", "RunError", "RunRecord", "SaveError", "Session", "StateError",
+    "TuneWidgetsError",
     "TuneWidgetsWarning", "UnknownModelError", "WeightsUnavailableError", "labelled", "load_digits", "load_faces",
     "load_tweets", "minilm_folder", "mobilenetv2_file", "read_csv", "read_images", "split",
 ]

@@ -12,6 +12,7 @@ lengths, formed anew each epoch from a seeded shuffle; `infer` runs a model over
 length order and returns the outputs in the original order.
 """
 
+import functools
 import math
 import weakref
 
@@ -189,13 +190,14 @@ class Batches:
         return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 
 
-def infer(model, inputs, batch_size=64, report=None, ragged=False, allocate=None):
+def infer(model, inputs, batch_size=64, report=None, ragged=False, allocate=None, strategy=None):
     """`model`'s outputs for every example, in the original order, computed in length order.
 
     `inputs` are the model's inputs (see `as_inputs`). Sequence outputs come back as `Ragged`
     when `ragged`, else padded to the full length. `report(done, total)` is called after each
     batch and may raise to cancel. `allocate(shape, dtype)` makes the output arrays (default:
-    zeros in memory; the cache passes memory-mapped files when features spill to disk).
+    zeros in memory; the cache passes memory-mapped files when features spill to disk). With a
+    tf.distribute `strategy` of several replicas, each batch is split across them.
     """
     allocate = allocate or np.zeros
     lengths = lengths_of(inputs)
@@ -208,7 +210,7 @@ def infer(model, inputs, batch_size=64, report=None, ragged=False, allocate=None
         feed = Batches(inputs, None, batch_size, shuffle=False)
         batches, limit = feed.batches, feed.limit
         widths = batch_widths(lengths, batches, limit)
-    call = _inference_function(model)
+    call = _inference_function(model, strategy)
     results, done = None, 0
     for index, width in zip(batches, widths):
         batch = take(inputs, index, width)
@@ -238,11 +240,39 @@ def _container(output, count, lengths, limit, ragged, allocate):
 _INFERENCE = weakref.WeakKeyDictionary()
 
 
-def _inference_function(model):
-    """`model` in inference mode, traced once for any batch size and sequence length."""
+def _inference_function(model, strategy=None):
+    """`model` in inference mode, traced once for any batch size and sequence length; with a
+    strategy of several replicas, each batch is split across them."""
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+        return functools.partial(_distributed, model, strategy)
     if model not in _INFERENCE:
         signature = [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in model.inputs]
-        single = len(signature) == 1  # a one-input model takes the tensor itself, not a list of one
-        _INFERENCE[model] = tf.function(lambda inputs: model(inputs[0] if single else inputs, training=False),
-                                        input_signature=[signature])
+        _INFERENCE[model] = tf.function(lambda inputs: _call(model, inputs), input_signature=[signature])
     return _INFERENCE[model]
+
+
+def _call(model, inputs):
+    """`model` in inference mode on a list of inputs (a one-input model takes the tensor itself)."""
+    return model(inputs[0] if len(inputs) == 1 else inputs, training=False)
+
+
+_DISTRIBUTED = weakref.WeakKeyDictionary()
+
+
+def _distributed(model, strategy, inputs):
+    """`model` on a batch split into one contiguous share per replica (on every worker), the
+    outputs gathered back in order on each worker."""
+    replicas = strategy.num_replicas_in_sync
+    if len(inputs[0]) < replicas:  # a last batch too small to share
+        return _inference_function(model)(inputs)
+    if model not in _DISTRIBUTED:
+        _DISTRIBUTED[model] = tf.function(lambda shards: strategy.run(lambda x: _call(model, x), args=(shards,)),
+                                          reduce_retracing=True)
+    share = -(-len(inputs[0]) // replicas)
+
+    def shard(context):
+        start = context.replica_id_in_sync_group * share
+        return [tf.constant(x[start:start + share]) for x in inputs]
+
+    outputs = _DISTRIBUTED[model](strategy.experimental_distribute_values_from_function(shard))
+    return [np.asarray(strategy.gather(output, axis=0)) for output in keras.tree.flatten(outputs)]

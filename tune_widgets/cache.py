@@ -94,7 +94,7 @@ class FeatureCache:
         self.cut_key, self.cut = None, (None, "")
         self._spill = None  # the temporary folder of spilled features, removed with them
 
-    def prepare(self, model, freeze_plan, encoded, batch_size, report=None):
+    def prepare(self, model, freeze_plan, encoded, batch_size, report=None, strategy=None):
         """(model to train, its train inputs, its validation inputs, info for the run record).
 
         `encoded` holds the whole model's "train" and "validation" inputs. With a usable prefix
@@ -109,7 +109,7 @@ class FeatureCache:
             return (*whole, {"used": False, "reason": reason})
         key = self._key(plan, freeze_plan, model, encoded)
         if key != self.key:
-            refusal = self._compute(plan, key, encoded, batch_size, report)
+            refusal = self._compute(plan, key, encoded, batch_size, report, strategy)
             if refusal:
                 return (*whole, {"used": False, "reason": refusal})
         train, validation = self.features
@@ -136,7 +136,7 @@ class FeatureCache:
         (a restore or a reset can change frozen weights in place)."""
         return (freeze_plan, id(model), id(encoded["train"]), id(encoded["validation"]), fingerprint(plan.prefix))
 
-    def _compute(self, plan, key, encoded, batch_size, report):
+    def _compute(self, plan, key, encoded, batch_size, report, strategy=None):
         """Run the prefix over both parts; returns a refusal reason, or "" once stored."""
         started = time.perf_counter()
         parts = [bucketing.as_inputs(encoded[part], input_names(plan.prefix)) for part in ("train", "validation")]
@@ -156,7 +156,7 @@ class FeatureCache:
         features = []
         for inputs in parts:
             progress = None if report is None else (lambda n, _count, base=done: report(base + n, total))
-            features.append(compute_features(plan, inputs, batch_size * 2, progress, allocate))
+            features.append(compute_features(plan, inputs, batch_size * 2, progress, allocate, strategy))
             done += len(inputs[0])
         self.key, self.features, self._spill = key, features, spill
         self.info = {"used": True, "cut": plan.cut_names, "cached_layers": len(plan.prefix_layers),
@@ -167,13 +167,15 @@ class FeatureCache:
         return ""
 
 
-def compute_features(cache_plan, inputs, batch_size=32, report=None, allocate=None):
+def compute_features(cache_plan, inputs, batch_size=32, report=None, allocate=None, strategy=None):
     """The suffix's inputs: prefix outputs computed once, raw inputs passed through.
 
-    `inputs` are the whole model's inputs in order (see `bucketing.as_inputs`).
+    `inputs` are the whole model's inputs in order (see `bucketing.as_inputs`). With a
+    tf.distribute `strategy`, each batch of the pass is split across its replicas.
     """
     raw = dict(zip(input_names(cache_plan.prefix), inputs))
-    outputs = iter(bucketing.infer(cache_plan.prefix, inputs, batch_size, report, ragged=True, allocate=allocate))
+    outputs = iter(bucketing.infer(cache_plan.prefix, inputs, batch_size, report, ragged=True, allocate=allocate,
+                                   strategy=strategy))
     return [raw[name] if name in raw else next(outputs) for name in cache_plan.cut_names]
 
 

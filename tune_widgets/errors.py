@@ -51,6 +51,11 @@ class FitError(TuneWidgetsError, RuntimeError):
     """Something failed inside a fit; the message names the stage, the run is marked failed."""
 
 
+class RunError(TuneWidgetsError, ValueError):
+    """A run folder that is missing, damaged or made for another model, or a runs_dir that
+    cannot be written."""
+
+
 class SaveError(TuneWidgetsError, OSError):
     """A save could not be written (no such folder, a read-only one, a full disk). The message
     names the path and the cause; nothing half-made is left behind."""

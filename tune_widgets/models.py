@@ -63,6 +63,41 @@ class FineTuneModel(keras.Model):
         )
         return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
 
+    def train_step(self, data):
+        return self._for_workers(super().train_step(data))
+
+    def test_step(self, data):
+        return self._for_workers(super().test_step(data))
+
+    def _for_workers(self, logs):
+        """Scalar logs as one-element vectors when training on several workers: Keras averages
+        them there with `strategy.reduce("MEAN", axis=0)`, which needs an axis to average over
+        (keras-team/keras#20585). The average comes back a scalar."""
+        strategy = self._distribute_strategy
+        if strategy is None or strategy.num_replicas_in_sync <= len(strategy.extended.worker_devices):
+            return logs
+        return keras.tree.map_structure(lambda value: keras.ops.reshape(value, (1,)), logs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Build from one replica's share of the first batch under a tf.distribute strategy.
+
+        Keras takes the batch's shapes from `strategy.reduce("MEAN", batch)`, which
+        MultiWorkerMirroredStrategy refuses for an (x, y) batch, so `fit` fails on several
+        workers (keras-team/keras#20585). Only the shapes and dtypes are used, so any replica's
+        share serves, with no cross-worker reduction.
+        """
+        if self._distribute_strategy is None or iterator is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        import tensorflow as tf
+
+        for _, _, batches in iterator:
+            data_batch = keras.tree.map_structure(
+                lambda x: self.distribute_strategy.experimental_local_results(x)[0]
+                if isinstance(x, tf.distribute.DistributedValues) else x, next(batches))
+            break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
 
 @keras.saving.register_keras_serializable(package="tune_widgets")
 class TokenPooling(keras.layers.Layer):
@@ -125,6 +160,7 @@ class Backbone:
     tokenizer: object = None
     preprocessing: str | None = None  # images: the keras.applications module whose preprocess_input applies
     pooling: str | None = None  # the head's default pooling for this backbone
+    weights: str | None = None  # keras.applications: the weights asked for ("imagenet", None or a file)
 
     @property
     def preprocess(self):
@@ -196,7 +232,8 @@ def _from_application(name, input_shape, weights):
         raise ModelSourceError(f"{canonical} could not be built: {error}") from error
     module = importlib.import_module(constructor.__module__)
     preprocessing = module.__name__ if hasattr(module, "preprocess_input") else None
-    return Backbone(model, "image", canonical, model.output, input_shape, preprocessing=preprocessing)
+    return Backbone(model, "image", canonical, model.output, input_shape, preprocessing=preprocessing,
+                    weights=None if weights is None else str(weights))
 
 
 def _from_checkpoint(folder, sequence_length, allow_pickle=False):

@@ -12,6 +12,7 @@ import numbers
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,7 +20,7 @@ import traitlets
 
 from . import acceleration, bucketing
 from . import data as data_module
-from . import saving
+from . import distribute, saving
 from .cache import FeatureCache
 from .divergence import DivergenceGuard
 from .errors import ConfigError, StateError, TuneWidgetsError, TuneWidgetsWarning
@@ -28,6 +29,9 @@ from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, sele
 from .models import HeadSpec, build_classifier, input_names, load_backbone, loss_and_metrics
 from .optim import OptimizerSpec, build_optimizer, check_options_apply, check_run_length
 from .reset import StartingPoint
+from .runs import describe, export
+from .runs.resume import restore
+from .runs.store import RunStore, default_runs_dir
 from .training import CancelFit, Progress, RunRecord, Trainer, final_progress, fit_stage
 from .tuning import lora as lora_module
 from .tuning import lr_find, sweep, unfreezing
@@ -36,6 +40,7 @@ from .user_models import preprocessing_module
 from .validation import check_something_trains, screen_rows, whole_number
 
 ALL = slice(None)
+DEFAULT = object()  # runs_dir: tune_runs/ in the working directory (see runs.store.default_runs_dir)
 
 
 class Session(traitlets.HasTraits):
@@ -47,6 +52,11 @@ class Session(traitlets.HasTraits):
     >>> session.freeze_to("transformer_layer_5")
     >>> run = session.fit(epochs=2)
     >>> session.evaluate()
+
+    runs_dir: where every fit is written (config, metrics, weights; see `runs.store`), by default
+    `tune_runs/` in the working directory; None keeps runs in memory only. strategy: a
+    `tf.distribute.Strategy` to build and train under (see `set_strategy`). tensorboard: also
+    write TensorBoard event files into each run's folder.
     """
 
     model = traitlets.Any(None, allow_none=True, help="The FineTuneModel (None until a model and a class count are known).")
@@ -61,20 +71,28 @@ class Session(traitlets.HasTraits):
     data_settings = traitlets.Dict(help="How the data was split and read: validation, seed, text_column, label_column.")
     training = traitlets.Bool(False, help="True while a fit runs.")
     progress = traitlets.Dict(help="The running fit's throttled progress (see training.Progress).")
-    runs = traitlets.List(help="RunRecords, oldest first.")
+    runs = traitlets.List(help="RunRecords, oldest first: those in runs_dir, then this session's.")
     evaluation = traitlets.Any(None, allow_none=True, help="The latest EvaluationReport.")
     lr_finder = traitlets.Any(None, allow_none=True, help="The latest LRFinderResult (see find_lr).")
     freeze_sweep = traitlets.Any(None, allow_none=True, help="The latest SweepResult, growing point by point.")
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False, **kwargs):
+        store = RunStore(default_runs_dir() if runs_dir is DEFAULT else runs_dir)
         super().__init__(**kwargs)
         self.backbone = None
+        self.strategy = None
+        self.tensorboard = bool(tensorboard)
         self._keep_head = False  # a user model keeps its own head until set_head()
         self._start = None  # what reset() returns to (reset.StartingPoint)
         self._stop_requested = threading.Event()
         self._encoded = {}
+        self._restored = None  # the run load_run restored, until the model changes
         self._feature_cache = FeatureCache()  # the frozen prefix's outputs, keyed by plan, model and data
         self._lock = threading.RLock()
+        self._runs = store
+        self.runs = store.records()
+        if strategy is not None:
+            self.set_strategy(strategy)
 
     # ---- model -------------------------------------------------------------------------------
 
@@ -92,17 +110,20 @@ class Session(traitlets.HasTraits):
         """
         self._check_idle()
         declared = preprocessing_module(preprocessing) if preprocessing != "auto" else None
-        backbone = load_backbone(source, input_shape=input_shape, weights=weights, sequence_length=sequence_length,
-                                 allow_pickle=allow_pickle)
-        saving.restore(backbone, source, sequence_length)
-        if preprocessing != "auto":
-            if declared is not None and backbone.tokenizer is not None:
-                raise ConfigError(f"preprocessing scales images, but {backbone.source} takes text: leave it out.")
-            backbone.preprocessing = declared
-        keep_head = backbone.kind == "model" and head is None
-        head = head or self.head
-        encoded = self._encode_all(backbone, self.train_data, self.validation_data)
-        model = self._classifier(backbone, head, keep_head, self.train_data)
+        if isinstance(source, keras.Model):
+            source = distribute.in_scope(source, self.strategy)
+        with self._scope():
+            backbone = load_backbone(source, input_shape=input_shape, weights=weights,
+                                     sequence_length=sequence_length, allow_pickle=allow_pickle)
+            saving.restore(backbone, source, sequence_length)
+            if preprocessing != "auto":
+                if declared is not None and backbone.tokenizer is not None:
+                    raise ConfigError(f"preprocessing scales images, but {backbone.source} takes text: leave it out.")
+                backbone.preprocessing = declared
+            keep_head = backbone.kind == "model" and head is None
+            head = head or self.head
+            encoded = self._encode_all(backbone, self.train_data, self.validation_data)
+            model = self._classifier(backbone, head, keep_head, self.train_data)
         plan = plan_from_model(model if model is not None else backbone.model)
         start = StartingPoint.of(backbone)
         with self.hold_trait_notifications():
@@ -122,7 +143,8 @@ class Session(traitlets.HasTraits):
             activation=activation or current.activation,
             pooling=pooling or current.pooling,
         )
-        model = self._classifier(self.backbone, head, False, self.train_data, force=True)
+        with self._scope():
+            model = self._classifier(self.backbone, head, False, self.train_data, force=True)
         with self.hold_trait_notifications():
             self.head, self._keep_head = head, False
             self._set_model(model, self._plan_for(model))
@@ -152,6 +174,7 @@ class Session(traitlets.HasTraits):
     def _set_model(self, model, plan):
         if model is not None:
             self._start = self._start.with_head(model, self.backbone)
+        self._restored = None  # a new model no longer holds a stored run's weights
         self.model = model
         graph = model if model is not None else self.backbone.model
         apply_plan(graph, plan)
@@ -338,7 +361,8 @@ class Session(traitlets.HasTraits):
         encoded = self._encode_all(self.backbone, train, held) if self.backbone is not None else {}
         model = self.model
         if self.backbone is not None and (model is None or self._class_count_changed(train)):
-            model = self._classifier(self.backbone, self.head, self._keep_head, train)
+            with self._scope():
+                model = self._classifier(self.backbone, self.head, self._keep_head, train)
         if model is not None and _head_mismatch(model, train):
             warnings.warn(_head_mismatch(model, train), TuneWidgetsWarning, stacklevel=2)
         with self.hold_trait_notifications():
@@ -349,7 +373,15 @@ class Session(traitlets.HasTraits):
                                   "text_column": text_column, "label_column": label_column}
             if model is not self.model:
                 self._set_model(model, self._plan_for(model) if self.model is not None else self.plan)
+        self._check_restored_data()
         return self
+
+    @property
+    def _data_split(self):
+        """How set_data held out the validation data ({"validation", "seed"}), or None when it
+        was given."""
+        settings = self.data_settings
+        return {key: settings[key] for key in ("validation", "seed")} if settings.get("validation") is not None else None
 
     def _head_class_count(self):
         """The class count the head was given (set_head(num_classes=...)), which integer labels
@@ -386,8 +418,9 @@ class Session(traitlets.HasTraits):
         model = model or self.model
         loss, metrics = loss_and_metrics(self.task, from_logits=self._outputs_logits)
         factors = discriminative.variable_factors(model, self.layers, self.optimizer.layer_rates)
-        model.compile(optimizer=build_optimizer(self.optimizer, total_steps, factors), loss=loss, metrics=metrics,
-                      jit_compile=jit_compile)
+        with self._scope():
+            model.compile(optimizer=build_optimizer(self.optimizer, total_steps, factors), loss=loss, metrics=metrics,
+                          jit_compile=jit_compile)
         return model
 
     def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False, cache="auto", tags=None,
@@ -411,12 +444,14 @@ class Session(traitlets.HasTraits):
             check_something_trains(self.layers)
             total_steps = -(-len(self.train_data) // batch_size) * epochs
             check_run_length(self.optimizer, total_steps)
-            config = self._config(epochs, batch_size)
+            config = self._config(epochs, batch_size, seed)
             clashes = sorted(set(tags or {}) & (set(config) - {"purpose"}))
             if clashes:
                 raise ConfigError(f"Run tags {clashes} would replace the fit's own settings: name them otherwise.")
             run = RunRecord(config={**config, **(tags or {})}, total_steps=total_steps)
             run.config.update(jit_compile=bool(jit_compile), mixed_precision=bool(mixed_precision))
+            self._runs.begin(run)  # the run's folder, before anything changes (raises RunError)
+            self._restored = None  # the next fit continues from this one, as any fit does
             self._stop_requested = threading.Event()
             self.progress = {}
             self.runs = [*self.runs, run]
@@ -442,12 +477,13 @@ class Session(traitlets.HasTraits):
             with fit_stage(run, "preparing the fit"):
                 apply_plan(self.model, self.plan)
                 with fit_stage(run, "caching the frozen layers' outputs",
-                               "Pass cache=False to fit without the cache."):
+                               "Pass cache=False to fit without the cache."), self._scope():
                     model, train_x, validation_x, run.config["cache"] = self._training_inputs(cache, batch_size, run)
+                writers = self._runs.callbacks(run, self.model, tensorboard=self.tensorboard)
                 trainer = Trainer(model, train_x, self.train_data.labels, run=run, epochs=epochs,
                                   batch_size=batch_size, seed=seed, stop_requested=self._stop_requested,
                                   validation=(validation_x, self.validation_data.labels),
-                                  callbacks=[Progress(self._report_progress), DivergenceGuard(), *callbacks])
+                                  callbacks=[Progress(self._report_progress), DivergenceGuard(), *writers, *callbacks])
                 with fit_stage(run, "compiling the model"):
                     self.compile(run.total_steps, model, jit_compile=run.config["jit_compile"])
                 with fit_stage(run, "training", acceleration.JIT_ADVICE if run.config["jit_compile"] else ""), \
@@ -465,6 +501,7 @@ class Session(traitlets.HasTraits):
         """The run gets a final status and the views the final progress; the session is idle
         again even if a view fails or a second interrupt arrives meanwhile."""
         try:
+            self._runs.end(run)  # the run's folder gets its final status (never raises)
             self.progress = final_progress(run, self.progress)
         finally:
             self.training = False
@@ -498,7 +535,8 @@ class Session(traitlets.HasTraits):
             self.progress = {"status": "caching", "step": done, "total_steps": total, "epoch": 0,
                              "epochs": run.config["epochs"], "eta": None, "elapsed": time.perf_counter() - started}
 
-        return self._feature_cache.prepare(self.model, self.plan, self._encoded, batch_size, report)
+        return self._feature_cache.prepare(self.model, self.plan, self._encoded, batch_size, report,
+                                           strategy=self.strategy)
 
     def _report_progress(self, progress):
         self.progress = progress
@@ -513,7 +551,7 @@ class Session(traitlets.HasTraits):
         (fine_tune, sweep_freeze) check it between them."""
         return self._stop_requested.is_set()
 
-    def _config(self, epochs, batch_size):
+    def _config(self, epochs, batch_size, seed=None):
         return {
             "purpose": "train",
             "model": self.backbone.source,
@@ -524,10 +562,14 @@ class Session(traitlets.HasTraits):
             "optimizer": dataclasses.asdict(self.optimizer),
             "head": dataclasses.asdict(self.head),
             "task": self.task,
-            "train_examples": len(self.train_data),
-            "validation_examples": len(self.validation_data),
-            "class_names": list(self.class_names) if self.class_names is not None else None,
+            **describe.data_record(self.train_data, self.validation_data, self._data_split),
             "parameters": self.parameter_counts,
+            "plan_summary": describe.plan_summary(self.layers),
+            "backbone": describe.backbone_spec(self.backbone, self._keep_head),
+            "signature": describe.signature(self.model),
+            "seed": seed,
+            "strategy": distribute.spec(self.strategy),
+            "resumed_from": self._restored.origin if self._restored is not None else None,
         }
 
     # ---- tuning (tune_widgets/tuning/) --------------------------------------------------------
@@ -563,6 +605,107 @@ class Session(traitlets.HasTraits):
         "val_accuracy", or "val_loss" for regression. See `tuning/sweep.py`."""
         return sweep.sweep_freeze(self, points, epochs, metric=metric, batch_size=batch_size, seed=seed,
                                   background=background)
+
+    # ---- runs --------------------------------------------------------------------------------
+
+    @property
+    def runs_dir(self):
+        """The folder runs are written to, or None when they are kept in memory only."""
+        return self._runs.root
+
+    def load_run(self, run, weights="last"):
+        """Restore a stored run (its id, RunRecord or folder): the model, head, freeze plan and
+        optimizer spec from its config.json, then its "last" or "best" weights. The next fit
+        continues from them. The data is not stored: when the session's data differs from the
+        run's, a warning says how."""
+        self._check_idle()
+        with self._scope():
+            restored = restore(self._runs.open(run), weights, backbone=self.backbone, model=self.model,
+                               head=self.head, keep_head=self._keep_head)
+        encoded = self._encode_all(restored.backbone, self.train_data, self.validation_data)
+        with self.hold_trait_notifications():
+            self.backbone, self._encoded, self._keep_head = restored.backbone, encoded, restored.keep_head
+            self._start = StartingPoint.of(restored.backbone)  # reset() returns to the run's weights
+            self.head, self.optimizer = restored.head, restored.optimizer
+            self._set_model(restored.model, restored.plan)
+            self._restored = restored
+        self._check_restored_data()
+        return self
+
+    @classmethod
+    def resume(cls, run_dir, *, weights="last", data=None, runs_dir=DEFAULT, **session_options):
+        """A new session holding the run in `run_dir` (see `load_run`), its runs_dir the folder
+        around it. With `data`, the data is set as the run held out its validation split."""
+        run_dir = Path(run_dir).expanduser()
+        session = cls(runs_dir=run_dir.parent if runs_dir is DEFAULT else runs_dir, **session_options)
+        session.load_run(run_dir, weights)
+        if data is not None:
+            split = session._restored.config["data"]["split"] or {}
+            session.set_data(data, batch_size=session._restored.config["batch_size"], **split)
+        return session
+
+    def delete_run(self, run):
+        """Delete a run (its id or RunRecord): its folder and its record."""
+        run_id = run.run_id if isinstance(run, RunRecord) else run
+        record = next((r for r in self.runs if r.run_id == run_id), None)
+        if record is None:
+            raise StateError(f"There is no run {run_id!r} in this session.")
+        if record.status == "running":
+            raise StateError(f"Run {run_id} is still training: stop it before deleting it.")
+        self._runs.delete(run_id)
+        self.runs = [r for r in self.runs if r is not record]
+        return self
+
+    def export_script(self, path, run=None, *, data=None, epochs=None):
+        """Write a standalone Python script (plain Keras, KerasHub, transformers) that rebuilds
+        a run's model, head, freeze plan and optimizer and trains it; see `runs.export`.
+
+        run: a run id or RunRecord; None exports the session as it is now, for `epochs` (by
+        default the latest run's). data: the data path written into the script (it also takes
+        --data).
+        """
+        if run is None:
+            self._require_model()
+            if self.train_data is None:
+                raise StateError("There is no training data: call set_data(...) first, or export a run.")
+            latest = self.runs[-1].config if self.runs else {}
+            config, run_id = self._config(epochs or latest.get("epochs", 1), self.batch_size, latest.get("seed")), None
+        else:
+            run_id = run.run_id if isinstance(run, RunRecord) else run
+            record = next((r for r in self.runs if r.run_id == run_id), None)
+            stored = self._runs.open(run) if record is None else None
+            config, run_id = (record.config, run_id) if stored is None else (stored.config, stored.run_id)
+        return export.write_script(path, config, data=data, run_id=run_id)
+
+    def set_strategy(self, strategy):
+        """Train under a `tf.distribute.Strategy` (None: the default device). The model, head
+        and optimizer are built under its scope (a keras.Model given to load_model is copied
+        into it), so set it before `load_model`; `batch_size` is then the global batch, split
+        evenly across the replicas."""
+        import tensorflow as tf
+
+        self._check_idle()
+        if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+            raise ConfigError(f"Expected a tf.distribute.Strategy (MirroredStrategy, ...), got {type(strategy).__name__}.")
+        if self.backbone is not None and strategy is not self.strategy:
+            raise StateError("The model was built outside this strategy's scope: call set_strategy() before "
+                             "load_model(...), or pass Session(strategy=...), then load the model again.")
+        self.strategy = strategy
+        return self
+
+    def _scope(self):
+        return distribute.scope(self.strategy)
+
+    def _check_restored_data(self):
+        """Warn when the data differs from the data of the run load_run restored."""
+        if self._restored is None or self.train_data is None:
+            return
+        now = describe.data_record(self.train_data, self.validation_data, self._data_split)
+        differences = describe.data_differences(self._restored.config, now)
+        if differences:
+            warnings.warn(f"The data differs from the data run {self._restored.origin['run_id']} trained on: "
+                          f"{differences}. Training goes on from its weights, on this data.",
+                          TuneWidgetsWarning, stacklevel=3)
 
     # ---- evaluation and prediction -----------------------------------------------------------
 

@@ -1,0 +1,95 @@
+"""Rebuilding a stored run: its model, head, freeze plan and optimizer spec from config.json,
+then its weights. Everything is built and checked before the session is touched."""
+
+import dataclasses
+
+from .. import saving
+from ..errors import ConfigError, ModelSourceError, RunError
+from ..freezing import FreezePlan
+from ..models import HeadSpec, build_classifier, load_backbone
+from ..optim import OptimizerSpec
+from ..snapshot import WeightSnapshot
+from .describe import signature
+from .store import weights_marks
+
+IN_MEMORY = "in-memory model"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Restored:
+    """What a session takes from a stored run (see `restore`)."""
+
+    backbone: object
+    head: HeadSpec
+    keep_head: bool
+    model: object
+    plan: FreezePlan
+    optimizer: OptimizerSpec
+    origin: dict  # {"run_id", "weights", "step", "epochs_before"}: the next fit's config's resumed_from
+    config: dict
+
+
+def restore(stored, which="last", *, backbone=None, model=None, head=None, keep_head=None):
+    """A `Restored` for `stored` (a StoredRun), with its `which` weights loaded.
+
+    The session's current backbone is reused when it is the run's source, and its current
+    model too when it has the run's head and shape (a quick restore from the runs panel);
+    otherwise the backbone is loaded again from the source named in config.json. A model whose
+    weights are loaded in place is rolled back if loading fails.
+    """
+    config = stored.config
+    path = stored.weights(which)
+    try:
+        spec = config["backbone"]
+        wanted_head, keep = HeadSpec(**config["head"]), bool(spec["keep_head"])
+        optimizer = OptimizerSpec(**config["optimizer"])
+        classes, frozen, source = len(config["class_names"]), list(config["frozen"]), config["model"]
+    except (KeyError, TypeError, ConfigError) as error:
+        raise RunError(f"{stored.folder / 'config.json'} lacks or garbles {error}: this run cannot be restored.") from None
+    same_source = backbone is not None and backbone.source == source
+    if same_source and model is not None and head == wanted_head and keep_head == keep \
+            and signature(model) == config["signature"]:
+        target = model
+    else:
+        if not same_source:
+            backbone = _load_backbone(stored.run_id, source, spec)
+        target = build_classifier(backbone, None if keep else wanted_head, classes)
+        if signature(target) != config["signature"]:
+            raise RunError(
+                f"Run {stored.run_id} was made for a different model: its weights do not fit "
+                f"{backbone.source!r} with this head ({len(target.layers)} layers). Load the run's own "
+                f"model first, or load_run a run of this model."
+            )
+    unknown = sorted(set(frozen) - {layer.name for layer in target.layers})
+    if unknown:
+        raise RunError(f"Run {stored.run_id} froze layers this model lacks ({unknown[:5]}): it was made for "
+                       f"a different model.")
+    snapshot = WeightSnapshot.of(target) if target is model else None
+    try:
+        target.load_weights(path)
+    except Exception as error:  # h5py and Keras raise several kinds for a damaged file
+        if snapshot is not None:
+            snapshot.restore(target)
+        raise RunError(f"{path} could not be loaded ({type(error).__name__}: {error}); the session is unchanged.") from None
+    marks, before = weights_marks(path), (config.get("resumed_from") or {}).get("epochs_before", 0)
+    origin = {"run_id": stored.run_id, "weights": which, "step": marks.get("step"),
+              "epochs_before": before + marks.get("epochs", 0)}  # where the next run's epochs count on from
+    return Restored(backbone, wanted_head, keep, target, FreezePlan(frozen), optimizer, origin, config)
+
+
+def _load_backbone(run_id, source, spec):
+    if source == IN_MEMORY:
+        raise RunError(
+            f"Run {run_id} was made from an in-memory keras.Model, which config.json cannot rebuild: "
+            f"load that model first (session.load_model(model)), then load the run again."
+        )
+    try:
+        # Pretrained weights are not needed: the run's own weights replace every one of them.
+        backbone = load_backbone(source, input_shape=spec.get("input_shape"), weights=None,
+                                 sequence_length=spec.get("sequence_length") or 64)
+    except ModelSourceError as error:
+        raise RunError(f"Run {run_id}'s model {source!r} cannot be loaded again: {error}") from None
+    saving.restore(backbone, source, spec.get("sequence_length") or 64)
+    backbone.weights = spec.get("weights")  # the recipe's, for the next run's config and export
+    backbone.preprocessing = spec.get("preprocessing")  # as the run fed it (load_model may have chosen it)
+    return backbone
