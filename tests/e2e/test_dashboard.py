@@ -1,5 +1,6 @@
 """notebooks/02_dashboard.ipynb in JupyterLab 4, driven like a user: run all, click the layer
-map, train and stop, evaluate, type a bad learning rate; then an 800+ layer map's render time.
+map, train and stop, evaluate, restore the run from the runs panel, type a bad learning rate;
+then an 800+ layer map's render time.
 
 The notebook is opened and run once for the module; the tests below share its kernel and run in
 file order (each leaves the session as the next one expects).
@@ -67,7 +68,7 @@ def test_run_all_shows_every_layer_and_panel(dash, record):
     assert rows_in_model_order(page) == names  # the page groups rows by block; data-index is the order
     assert page.locator(f"{MAP} .tw-lm-block").count() >= 1
     expect(page.locator(f"{MAP} .tw-lm-summary")).to_contain_text(f"{len(names)} layers")
-    for panel in ("tw-model-panel", "tw-optimizer-panel", "tw-training-panel", "tw-evaluation-panel"):
+    for panel in ("tw-model-panel", "tw-optimizer-panel", "tw-training-panel", "tw-evaluation-panel", "tw-runs-panel"):
         expect(page.locator(f"{DASH} .{panel}")).to_be_visible()
         expect(page.locator(f"{DASH} .{panel} .tw-error")).to_have_text("")
     # The notebook froze the encoder: the map shows it.
@@ -186,6 +187,20 @@ def test_train_shows_progress_stop_ends_quickly_then_evaluate(dash, record):
         expect(table).to_contain_text(name)
     expect(page.locator(f"{evaluation} .tw-error")).to_have_text("")
     assert dash.python("session.evaluation.class_names") == class_names
+
+
+def test_the_runs_panel_lists_the_stopped_run_overlays_and_restores_it(dash):
+    page = dash.page
+    panel = f"{DASH} .tw-runs-panel"
+    run_id = dash.python("session.runs[-1].run_id")
+    table = page.locator(f"{panel} .tw-runs-table select")
+    expect(table.locator("option").first).to_contain_text(run_id, timeout=15000)  # newest first
+    expect(table.locator("option").first).to_contain_text("stopped")
+    table.select_option(index=0)  # the options are labelled rows; the browser sends the index
+    expect(page.locator(f"{panel} .tw-runs-chart .scatterlayer .trace")).to_have_count(4, timeout=30000)
+    page.locator(f"{panel} .tw-runs-restore").click()
+    expect(page.locator(panel)).to_contain_text(f"Restored the last weights of run {run_id}", timeout=60000)
+    expect(page.locator(f"{panel} .tw-error")).to_have_text("")
 
 
 def test_invalid_learning_rate_shows_its_message(dash):

@@ -130,7 +130,7 @@ def test_evaluation_panel_shows_confusion_matrix_with_class_names(cnn_session):
     assert panel.worst.value.count("data:image/png;base64") == 5
 
 
-def test_dashboard_holds_every_panel_and_two_figures(cnn_session):
+def test_dashboard_holds_every_panel_and_three_figures(cnn_session):
     board = Dashboard(cnn_session)
     import plotly.graph_objects as go
 
@@ -140,10 +140,12 @@ def test_dashboard_holds_every_panel_and_two_figures(cnn_session):
             yield from walk(child)
 
     figures = [w for w in walk(board) if isinstance(w, go.FigureWidget)]
-    assert len(figures) == 2
-    assert {type(p).__name__ for p in (board.model_panel, board.layer_map, board.optimizer_panel,
-                                       board.training_panel, board.tuning_panel, board.evaluation_panel)} == {
-        "ModelPanel", "LayerMap", "OptimizerPanel", "TrainingPanel", "TuningPanel", "EvaluationPanel"}
+    assert len(figures) == 3  # training, confusion matrix, runs overlay: each costs the browser ~5 MB
+    assert {type(p).__name__ for p in (board.model_panel, board.data_panel, board.layer_map, board.optimizer_panel,
+                                       board.training_panel, board.tuning_panel, board.evaluation_panel,
+                                       board.runs_panel)} == {
+        "ModelPanel", "DataPanel", "LayerMap", "OptimizerPanel", "TrainingPanel", "TuningPanel", "EvaluationPanel",
+        "RunsPanel"}
 
 
 def test_long_runs_send_a_bounded_number_of_chart_points(cnn_session):
