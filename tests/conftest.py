@@ -25,6 +25,15 @@ def small_cnn(num_classes=10, name="small_cnn"):
     return keras.Model(inputs, outputs, name=name)
 
 
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path, monkeypatch):
+    """Every test's sessions (and the notebooks and servers it starts) write their runs here,
+    never into the repository: the default tune_runs/ honours this variable."""
+    folder = tmp_path / "tune_runs"
+    monkeypatch.setenv("TUNE_WIDGETS_RUNS_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def digits():
     return tw.load_digits(n=200, seed=0)
@@ -36,6 +45,27 @@ def cnn_session(digits):
     session = tw.Session()
     session.load_model(small_cnn(), head=tw.HeadSpec(dropout=0.0))
     session.set_data(digits, batch_size=32)
+    return session
+
+
+@pytest.fixture
+def cnn_file(tmp_path):
+    """small_cnn saved as a .keras file: a source config.json can name, so runs can be rebuilt."""
+    path = tmp_path / "small_cnn.keras"
+    keras.utils.set_random_seed(0)
+    small_cnn().save(path)
+    return path
+
+
+@pytest.fixture
+def file_session(cnn_file, digits, runs_dir):
+    """A session on the saved small_cnn and 200 digits, built right after seeding (as a
+    script exported from it rebuilds it)."""
+    keras.utils.set_random_seed(0)
+    session = tw.Session(runs_dir=runs_dir)
+    session.load_model(cnn_file, head=tw.HeadSpec(dropout=0.0))
+    session.set_data(digits, batch_size=32)
+    session.freeze_to("conv1_relu")
     return session
 
 
