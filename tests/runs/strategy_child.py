@@ -26,10 +26,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tune_widgets as tw  # noqa: E402
-from tune_widgets import cache  # noqa: E402
+from tune_widgets import bucketing  # noqa: E402
 
 distributed_passes = []
-whole_pass = cache._distributed
+whole_pass = bucketing._distributed
 
 
 def counted(prefix, strategy, inputs):
@@ -37,7 +37,7 @@ def counted(prefix, strategy, inputs):
     return whole_pass(prefix, strategy, inputs)
 
 
-cache._distributed = counted
+bucketing._distributed = counted
 
 # 160 training examples: whole global batches of 32, so every replica's share is the same size
 # (Keras averages the loss per replica, then over replicas: equal to the global mean only then).

@@ -234,3 +234,14 @@ def test_tensorboard_event_files_hold_the_runs_metrics(cnn_file, digits, runs_di
                     tags.setdefault(part, set()).add((value.tag, event.step))
     assert {("epoch_loss", 1), ("epoch_loss", 2), ("epoch_accuracy", 2), ("batch_loss", 5)} <= tags["train"]
     assert {("epoch_loss", 1), ("epoch_loss", 2), ("epoch_accuracy", 1), ("epoch_accuracy", 2)} == tags["validation"]
+
+
+def test_an_lr_finder_sweep_is_kept_without_weights(file_session, runs_dir):
+    file_session.find_lr(steps=12)
+    (sweep,) = file_session.runs
+    folder = only_folder(runs_dir)
+    assert sweep.config["purpose"] == "lr_find" and not list(folder.glob("*.weights.h5"))  # its weights were put back
+    (record,) = tw.Session(runs_dir=runs_dir).runs
+    assert len(record.batches) == len(sweep.batches) and "(lr_find)" in tw.runs.summary(record)["status"]
+    with pytest.raises(tw.RunError, match="is an LR finder sweep, whose weights were put back"):
+        file_session.load_run(sweep.run_id)

@@ -79,6 +79,7 @@ def summary(run):
     else:
         accuracy = _finite(best.get("val_accuracy"))
         best_text = f"val_loss {best['val_loss']:.4f}" + (f" · acc {accuracy:.3f}" if accuracy is not None else "")
+    purpose = config.get("purpose", "train")
     return {"run_id": run.run_id, "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_at)),
-            "status": run.status, "plan": config.get("plan_summary") or f"{len(config.get('frozen', []))} frozen",
+            "status": run.status if purpose == "train" else f"{run.status} ({purpose})", "plan": config.get("plan_summary") or f"{len(config.get('frozen', []))} frozen",
             "optimizer": rate, "epochs": f"{len(run.epochs)}/{config.get('epochs', '?')}", "best": best_text}

@@ -108,6 +108,9 @@ def _header(config, kind, run_id):
     strategy = config.get("strategy")
     note = (f"\nThe run trained under {strategy['name']} ({strategy['replicas']} replicas): build and compile "
             f"inside strategy.scope() to do the same.\n" if strategy else "")
+    if kind == "text":
+        note += ("\nWhere encoder layers train, tune-widgets feeds batches of similar length; this script feeds\n"
+                 "padded shuffled batches: the same examples, grouped otherwise, so metrics differ slightly.\n")
     needs = ["keras", "numpy"] + (["keras-hub", "transformers"] if kind == "text" else []) + (
         ["pillow (image folders)"] if kind == "image" else [])
     return f'''#!/usr/bin/env python

@@ -46,6 +46,7 @@ CHEAP_SAVE = 0.05  # seconds: a save this quick happens at every epoch end
 WRITE_SPEED = 200e6  # bytes a second: a save's cost guessed from the model's size, until one is timed
 LIVE = ("running",)
 RUNS_DIR_VARIABLE = "TUNE_WIDGETS_RUNS_DIR"
+WEIGHTLESS = {"lr_find": "an LR finder sweep, whose weights were put back when it ended"}  # purposes keeping no weights
 
 
 def default_runs_dir():
@@ -185,7 +186,8 @@ class RunStore:
         """The training callbacks that write `run` as it trains (none in memory)."""
         if run.run_id not in self.folders:
             return []
-        return [RunWriter(self.folders[run.run_id], model, tensorboard=tensorboard)]
+        keep_weights = run.config.get("purpose") not in WEIGHTLESS
+        return [RunWriter(self.folders[run.run_id], model, tensorboard=tensorboard, keep_weights=keep_weights)]
 
     def end(self, run):
         """Write the run's final status. Never raises: the fit's own outcome comes first."""
@@ -307,7 +309,8 @@ class StoredRun:
 
     def record(self):
         """The run as a RunRecord: its history up to the step its last weights hold."""
-        step = self.saved_step() if self.state not in LIVE else None
+        weightless = self.config.get("purpose") in WEIGHTLESS
+        step = self.saved_step() if self.state not in LIVE and not weightless else None
         if self.state != "running":
             self.clean()
         batches, epochs = [], []
@@ -335,6 +338,8 @@ class StoredRun:
         """The path of the `which` ("last" or "best") weights, checked to be readable and marked."""
         if which not in ("last", "best"):
             raise RunError(f"Restore the 'last' or the 'best' weights of a run, not {which!r}.")
+        if self.config.get("purpose") in WEIGHTLESS:
+            raise RunError(f"Run {self.run_id} is {WEIGHTLESS[self.config['purpose']]}: it keeps no weights to restore.")
         path = self.folder / f"{which}.weights.h5"
         if not path.exists():
             why = ("no epoch ended with a validation loss" if which == "best"
@@ -413,9 +418,9 @@ class RunWriter(Callback):
 
     order = 20  # after the Recorder (10), which has put the epoch's row into the run record
 
-    def __init__(self, folder, model, tensorboard=False):
+    def __init__(self, folder, model, tensorboard=False, keep_weights=True):
         super().__init__()
-        self.folder, self.whole = Path(folder), model
+        self.folder, self.whole, self.keep_weights = Path(folder), model, keep_weights
         self.signature = signature(model)
         self.written = 0  # batch rows of the run record already written
         self.saved_step = 0
@@ -435,9 +440,9 @@ class RunWriter(Callback):
         improved = isinstance(score, float) and math.isfinite(score) and score < self.best
         if improved:
             self.best, self.best_marks = score, self._marks(run)
-        if self._due():
+        if self.keep_weights and self._due():
             self._save(run, best_too=improved)
-        elif improved:
+        elif self.keep_weights and improved:
             self.pending_best = WeightSnapshot.of_training_layers(self.whole)
         self._status(run)
 
@@ -445,9 +450,9 @@ class RunWriter(Callback):
         run = self.trainer.run
         if len(run.batches) > self.written:  # stopped inside an epoch
             self._append(run, None)
-        if self.saved_step != len(run.batches) or self.pending_best is not None:
+        if self.keep_weights and (self.saved_step != len(run.batches) or self.pending_best is not None):
             self._save(run, best_too=False)
-            self._status(run)
+        self._status(run)
         if self.tensorboard is not None:
             self.tensorboard.close()
 
