@@ -5,7 +5,8 @@ in progress, and read back after a kernel restart.
         config.json       {"format", "run_id", "started_at", "total_steps", "config"}
         status.json       status, epochs done, best epoch, the process writing the run
         metrics.jsonl     a JSON object a line: the epoch's batch rows (thinned), then its epoch row
-        last.weights.h5   the weights after the latest epoch (or where a fit stopped)
+        last.weights.h5   the weights at the latest save: each epoch end (spaced out for large
+                          models, see RunWriter) and the fit's end
         best.weights.h5   the weights of the epoch with the lowest val_loss so far
         tensorboard/      TensorBoard event files (train/, validation/), with tensorboard=True
 
