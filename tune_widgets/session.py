@@ -570,6 +570,8 @@ class Session(traitlets.HasTraits):
             "seed": seed,
             "strategy": distribute.spec(self.strategy),
             "resumed_from": self._restored.origin if self._restored is not None else None,
+            **({"layer_factors": describe.layer_factors(self.layers, self.optimizer.layer_rates)}
+               if self.optimizer.layer_rates else {}),
         }
 
     # ---- tuning (tune_widgets/tuning/) --------------------------------------------------------

@@ -23,7 +23,10 @@ RUN_ALONE = ("import runpy, sys; sys.modules['tune_widgets'] = None; sys.argv = 
 
 def test_an_exported_script_trains_as_the_session_did(file_session, digits, tmp_path):
     file_session.set_optimizer(learning_rate=0.01, schedule="one_cycle")
+    file_session.set_rates(lowest=0.1)  # discriminative rates: conv2 at 0.32 of the head's rate
     run = file_session.fit(epochs=3, seed=0)
+    assert run.config["layer_factors"] == {"conv1_conv": 0.1, "conv1_bn": 0.1, "conv2_conv": pytest.approx(0.1 ** 0.5),
+                                           "conv2_bn": pytest.approx(0.1 ** 0.5)}
     data = tmp_path / "digits.npz"
     np.savez(data, x=digits.examples[..., 0], y=np.asarray(digits.class_names)[digits.labels])  # as a user has it
     path = file_session.export_script(tmp_path / "train.py", run=run.run_id, data=data)

@@ -88,6 +88,15 @@ def data_differences(config, other):
     return "; ".join(words)
 
 
+def layer_factors(layers, layer_rates):
+    """{layer name: rate factor} for the layers with weights whose block has a factor other than
+    1 (discriminative rates, see tuning/rates.py): what an exported script needs to scale each
+    layer's updates, since its config names blocks, not layers."""
+    factors = dict(layer_rates)
+    return {row.name: float(factors[row.block]) for row in layers
+            if row.params and factors.get(row.block, 1.0) != 1.0}
+
+
 def plan_summary(layers):
     """The freeze plan in a few words, from the session's layer table (in model order)."""
     frozen = [row for row in layers if row.frozen]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, StateError
 from ..optim import Schedule
+from ..tuning.rates import LayerRates
 from .resume import IN_MEMORY
 
 DATA_FORMS = {
@@ -63,6 +64,7 @@ def script(config, data=None, run_id=None):
         "HEAD": config["head"],
         "FROZEN": list(config["frozen"]),
         "OPTIMIZER": optimizer,
+        "LAYER_FACTORS": config.get("layer_factors"),
         "EPOCHS": config["epochs"],
         "BATCH_SIZE": config["batch_size"],
         "SEED": config.get("seed"),
@@ -70,7 +72,8 @@ def script(config, data=None, run_id=None):
         "VALIDATION_SPLIT": split,
         "DATA": None if data is None else str(data),
     }
-    settings = {name: value for name, value in settings.items() if _needed(name, kind, source, spec)}
+    settings = {name: value for name, value in settings.items()
+                if _needed(name, kind, source, spec, bool(config.get("layer_factors")))}
     parts = [
         _header(config, kind, run_id),
         _IMPORTS,
@@ -83,18 +86,19 @@ def script(config, data=None, run_id=None):
         _model_code(spec, source, kind, config["head"]),
         _IN_INFERENCE,
         _schedule_code() if optimizer["schedule"] != "constant" else "",
-        _optimizer_code(optimizer),
+        _rates_code(optimizer) if config.get("layer_factors") else "",
+        _optimizer_code(optimizer, bool(config.get("layer_factors"))),
         _main_code(config, kind, split),
     ]
     return "\n\n\n".join(part.strip("\n") for part in parts if part) + "\n"
 
 
-def _needed(name, kind, source, spec):
+def _needed(name, kind, source, spec, config_has_rates):
     return {
         "INPUT_SHAPE": source == "image", "WEIGHTS": source == "image",
         "TOKENIZER": kind == "text", "SEQUENCE_LENGTH": kind == "text",
         "PREPROCESSING": kind == "image", "FEATURES": source == "file" and not spec["keep_head"],
-        "HEAD": not spec["keep_head"],
+        "HEAD": not spec["keep_head"], "LAYER_FACTORS": bool(config_has_rates),
     }.get(name, True)
 
 
@@ -333,13 +337,26 @@ def freeze(model):
 
 
 def _schedule_code():
+    """optim.Schedule's own source (the same arithmetic, step for step), after the module's
+    functions it calls."""
+    module = inspect.getmodule(Schedule)
+    names = {name for method in vars(Schedule).values() if inspect.isfunction(method) for name in method.__code__.co_names}
+    helpers = [inspect.getsource(getattr(module, name)).rstrip() for name in sorted(names)
+               if inspect.isfunction(getattr(module, name, None)) and getattr(module, name).__module__ == module.__name__]
     source = inspect.getsource(Schedule)
-    source = "\n".join(line for line in source.splitlines() if not line.startswith("@"))
+    source = "\n\n\n".join([*helpers, "\n".join(line for line in source.splitlines() if not line.startswith("@"))])
     return source.replace('"""The learning rate at each step for `OptimizerSpec.schedule` (see its docstring)."""',
                           '"""The learning rate at each step: constant, cosine, warmup_cosine or one_cycle."""')
 
 
-def _optimizer_code(optimizer):
+def _rates_code(optimizer):
+    """tune-widgets' per-layer rate mixin (tuning/rates.py), and the optimizer class it makes."""
+    base = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}[optimizer["optimizer"]]
+    return (inspect.getsource(LayerRates).rstrip() + f"\n\n\nclass LayerRate{base}(LayerRates, keras.optimizers.{base}):\n"
+            f'    """{base} with a rate per layer: LAYER_FACTORS scales each layer\'s updates."""\n')
+
+
+def _optimizer_code(optimizer, rates=False):
     rate = ('Schedule(OPTIMIZER["schedule"], OPTIMIZER["learning_rate"], total_steps, OPTIMIZER["warmup_fraction"], '
             'OPTIMIZER["final_lr_ratio"])' if optimizer["schedule"] != "constant" else 'OPTIMIZER["learning_rate"]')
     decay = 'OPTIMIZER["weight_decay"] or None'
@@ -352,8 +369,19 @@ def _optimizer_code(optimizer):
         "rmsprop": f"keras.optimizers.RMSprop(learning_rate=rate, momentum=OPTIMIZER['momentum'], weight_decay={decay},\n"
                    f"                                    clipnorm=OPTIMIZER['clipnorm'])",
     }[optimizer["optimizer"]]
+    if rates:  # the per-layer class, given each trainable variable's factor
+        base = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}[optimizer["optimizer"]]
+        call = call.replace(f"keras.optimizers.{base}(", f"LayerRate{base}(factors=factors, ")
+        return f'''
+def build_optimizer(total_steps, model):
+    """The run's optimizer; each trainable variable's updates scaled by its layer's factor."""
+    factors = {{id(variable): LAYER_FACTORS[layer.name] for layer in model.layers if layer.name in LAYER_FACTORS
+               for variable in layer.trainable_weights}}
+    rate = {rate}
+    return {call}
+'''
     return f'''
-def build_optimizer(total_steps):
+def build_optimizer(total_steps, model):
     rate = {rate}
     return {call}
 '''
@@ -395,7 +423,7 @@ def main(argv=None):
     trained = freeze(model)
     total_steps = math.ceil(len(y) / BATCH_SIZE) * args.epochs
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits={from_logits})
-    trained.compile(optimizer=build_optimizer(total_steps), loss=loss, metrics=["accuracy"])
+    trained.compile(optimizer=build_optimizer(total_steps, trained), loss=loss, metrics=["accuracy"])
     if SEED is not None:
         keras.utils.set_random_seed(SEED)
     history = trained.fit(x, y, epochs=args.epochs, batch_size=BATCH_SIZE, shuffle=True,
