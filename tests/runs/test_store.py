@@ -6,6 +6,7 @@ import warnings
 
 import h5py
 import keras
+import numpy as np
 import pytest
 
 import tune_widgets as tw
@@ -245,3 +246,30 @@ def test_an_lr_finder_sweep_is_kept_without_weights(file_session, runs_dir):
     assert len(record.batches) == len(sweep.batches) and "(lr_find)" in tw.runs.summary(record)["status"]
     with pytest.raises(tw.RunError, match="is an LR finder sweep, whose weights were put back"):
         file_session.load_run(sweep.run_id)
+
+
+def test_lora_and_regression_runs_are_restored_and_train_on(cnn_file, digits, runs_dir, tmp_path):
+    session = tw.Session(runs_dir=runs_dir).load_model(cnn_file, head=tw.HeadSpec(dropout=0.0)).set_data(digits)
+    session.freeze_to("pool").add_lora("head_dense", rank=2)  # only the head's adapters and bias train
+    adapted = session.fit(epochs=1)
+    values = session.model.predict(session._encoded["validation"], verbose=0)
+
+    restored = tw.Session(runs_dir=runs_dir).load_run(adapted.run_id)
+    assert restored.lora.paths == ("head_dense",) and restored.plan == session.plan
+    np.testing.assert_allclose(restored.model.predict(session._encoded["validation"], verbose=0), values, atol=1e-6)
+    head = restored.model.get_layer("head_dense")
+    assert np.abs(np.array(head.lora_kernel_a)).max() > 0  # Keras loads adapters as zeros: A starts afresh
+    restored.set_data(digits)
+    kernel_b = np.array(head.lora_kernel_b)
+    restored.fit(epochs=1)
+    assert not np.array_equal(np.array(head.lora_kernel_b), kernel_b)  # the adapters learn again
+    with pytest.raises(tw.StateError, match="LoRA adapters cannot be exported yet"):
+        restored.export_script(tmp_path / "train.py", run=adapted.run_id)
+
+    scores = digits.labels.astype("float32") / 9
+    regression = tw.Session(runs_dir=runs_dir).load_model(cnn_file, head=tw.HeadSpec(dropout=0.0))
+    regression.set_data(digits.examples, scores)
+    run = regression.fit(epochs=1)
+    again = tw.Session(runs_dir=runs_dir).load_run(run.run_id)
+    assert again.model.output.shape[-1] == 1 and run.config["class_names"] is None
+    assert WeightSnapshot.of(regression.model).equals(again.model)

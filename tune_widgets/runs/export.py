@@ -44,6 +44,12 @@ def script(config, data=None, run_id=None):
     """The script's source for a run's `config` (see the module docstring). `data`: the default
     data path written into it (the script also takes --data); `run_id` names the run."""
     spec = config["backbone"]
+    if config.get("task", "classification") != "classification":
+        raise StateError("A run on regression targets cannot be exported yet: the script trains a classifier "
+                         "(sparse cross-entropy on class numbers).")
+    if config.get("lora"):
+        raise StateError("A run with LoRA adapters cannot be exported yet: the script adds none. Its weights "
+                         "(adapters merged in, as Keras saves them) still load into the script's model with --weights.")
     if config["model"] == IN_MEMORY:
         raise StateError(
             "This run's model was given as an in-memory keras.Model, which a script cannot rebuild: "

@@ -3,12 +3,15 @@ then its weights. Everything is built and checked before the session is touched.
 
 import dataclasses
 
+import keras
+
 from .. import saving
 from ..errors import ConfigError, ModelSourceError, RunError
-from ..freezing import FreezePlan
+from ..freezing import FreezePlan, layer_table
 from ..models import HeadSpec, build_classifier, load_backbone
 from ..optim import OptimizerSpec
 from ..snapshot import WeightSnapshot
+from ..tuning import lora
 from .describe import signature
 from .store import weights_marks
 
@@ -43,7 +46,9 @@ def restore(stored, which="last", *, backbone=None, model=None, head=None, keep_
         spec = config["backbone"]
         wanted_head, keep = HeadSpec(**config["head"]), bool(spec["keep_head"])
         optimizer = OptimizerSpec(**config["optimizer"])
-        classes, frozen, source = len(config["class_names"]), list(config["frozen"]), config["model"]
+        frozen, source, adapters = list(config["frozen"]), config["model"], list(config.get("lora") or ())
+        task = config.get("task", "classification")
+        outputs = 1 if task == "regression" else len(config["class_names"])
     except (KeyError, TypeError, ConfigError) as error:
         raise RunError(f"{stored.folder / 'config.json'} lacks or garbles {error}: this run cannot be restored.") from None
     same_source = backbone is not None and backbone.source == source
@@ -53,7 +58,10 @@ def restore(stored, which="last", *, backbone=None, model=None, head=None, keep_
     else:
         if not same_source:
             backbone = _load_backbone(stored.run_id, source, spec)
-        target = build_classifier(backbone, None if keep else wanted_head, classes)
+        target = (build_classifier(backbone, None, None) if keep
+                  else build_classifier(backbone, wanted_head, outputs, task=task))
+        for adapter in adapters:  # LoRA adapters the run trained, before its weights go in
+            lora.add(target, layer_table(target), adapter["path"], adapter["rank"], adapter["alpha"])
         if signature(target) != config["signature"]:
             raise RunError(
                 f"Run {stored.run_id} was made for a different model: its weights do not fit "
@@ -71,6 +79,7 @@ def restore(stored, which="last", *, backbone=None, model=None, head=None, keep_
         if snapshot is not None:
             snapshot.restore(target)
         raise RunError(f"{path} could not be loaded ({type(error).__name__}: {error}); the session is unchanged.") from None
+    _fresh_adapters(target)
     marks, before = weights_marks(path), (config.get("resumed_from") or {}).get("epochs_before", 0)
     origin = {"run_id": stored.run_id, "weights": which, "step": marks.get("step"),
               "epochs_before": before + marks.get("epochs", 0)}  # where the next run's epochs count on from
@@ -93,3 +102,12 @@ def _load_backbone(run_id, source, spec):
     backbone.weights = spec.get("weights")  # the recipe's, for the next run's config and export
     backbone.preprocessing = spec.get("preprocessing")  # as the run fed it (load_model may have chosen it)
     return backbone
+
+
+def _fresh_adapters(model):
+    """Keras saves an adapted kernel with its adapters merged in, and zeroes both adapter
+    matrices when it loads one: the model computes what it did, but A·B = 0 with A = 0 would
+    never learn again. A gets a fresh start, as enable_lora gives it (B stays 0: no change)."""
+    for layer in model._flatten_layers(include_self=False):
+        if getattr(layer, "lora_enabled", False):
+            layer.lora_kernel_a.assign(keras.initializers.HeUniform()(layer.lora_kernel_a.shape))
