@@ -23,7 +23,7 @@ from . import data as data_module
 from . import distribute, saving
 from .cache import FeatureCache
 from .divergence import DivergenceGuard
-from .errors import ConfigError, StateError, TuneWidgetsError, TuneWidgetsWarning
+from .errors import ConfigError, RunError, StateError, TuneWidgetsError, TuneWidgetsWarning
 from .evaluation import regression_report, report
 from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
 from .models import HeadSpec, build_classifier, input_names, load_backbone, loss_and_metrics
@@ -77,7 +77,7 @@ class Session(traitlets.HasTraits):
     freeze_sweep = traitlets.Any(None, allow_none=True, help="The latest SweepResult, growing point by point.")
 
     def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False, **kwargs):
-        store = RunStore(default_runs_dir() if runs_dir is DEFAULT else runs_dir)
+        store = _default_store() if runs_dir is DEFAULT else RunStore(runs_dir)
         super().__init__(**kwargs)
         self.backbone = None
         self.strategy = None
@@ -827,6 +827,16 @@ class Session(traitlets.HasTraits):
 
 def _outputs_for(data):
     return 1 if data.task == "regression" else len(data.class_names)
+
+
+def _default_store():
+    """tune_runs/ beside the notebook; where that cannot be written (a read-only folder), runs
+    stay in memory with a warning rather than the session failing to start."""
+    try:
+        return RunStore(default_runs_dir())
+    except RunError as error:
+        warnings.warn(f"{error} Runs are kept in memory only.", TuneWidgetsWarning, stacklevel=3)
+        return RunStore(None)
 
 
 def _head_mismatch(model, data):

@@ -198,6 +198,15 @@ def test_an_unwritable_runs_dir_is_refused_before_anything_changes(file_session,
     assert session.runs == [] and not session.training and later.read_text() == "the folder became a file"
 
 
+def test_an_unwritable_default_folder_keeps_runs_in_memory_with_a_warning(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("TUNE_WIDGETS_RUNS_DIR", str(blocker / "tune_runs"))  # like a read-only notebook folder
+    with pytest.warns(tw.TuneWidgetsWarning, match="a-file is not a folder.*kept in memory only"):
+        session = tw.Session()
+    assert session.runs_dir is None and session.runs == []
+
+
 def test_runs_dir_none_keeps_runs_in_memory_and_writes_nothing(digits, tmp_path, monkeypatch):
     from tests.conftest import small_cnn
 
