@@ -5,7 +5,6 @@ change made either way reaches every open view. Each operation validates and com
 assigns last: after an error the session holds exactly what it held before.
 """
 
-import concurrent.futures
 import dataclasses
 import functools
 import numbers
@@ -20,7 +19,7 @@ import traitlets
 
 from . import acceleration, bucketing
 from . import data as data_module
-from . import distribute, saving
+from . import distribute, jobs, saving
 from .cache import FeatureCache
 from .divergence import DivergenceGuard
 from .errors import ConfigError, RunError, StateError, TuneWidgetsError, TuneWidgetsWarning
@@ -457,12 +456,7 @@ class Session(traitlets.HasTraits):
             self.runs = [*self.runs, run]
             self.training = True
         job = functools.partial(self._train, run, epochs, batch_size, list(callbacks), seed, cache)
-        if not background:
-            return job()
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune-widgets-fit")
-        future = executor.submit(job)
-        executor.shutdown(wait=False)
-        return future
+        return jobs.run(job, background, "fit")
 
     def _train(self, run, epochs, batch_size, callbacks, seed, cache):
         """The fit itself (in the caller's thread or the worker): cache pass, compile, train.

@@ -242,6 +242,13 @@ def _packed(x):
     return x[0] if len(x) == 1 else tuple(x)
 
 
+def thinned(count, limit):
+    """At most `limit` evenly spaced indices of range(count), the last one always included:
+    long runs keep their shape in a chart or a metrics file at a bounded size."""
+    stride = max(1, -(-count // limit))
+    return list(range(count - 1, -1, -stride))[::-1]
+
+
 def final_progress(run, last):
     """The last progress report of `run`, whatever stage it ended in (`last`: the one before)."""
     return {**last, "step": len(run.batches), "total_steps": run.total_steps, "epoch": len(run.epochs),

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import RunError, TuneWidgetsWarning
 from ..snapshot import WeightSnapshot
-from ..training import Callback, RunRecord
+from ..training import Callback, RunRecord, thinned
 from .describe import signature
 
 FORMAT = 1
@@ -545,12 +545,6 @@ def save_weights(model, path, marks, also=None):
                 leftover.unlink()
         raise
     fsync_folder(path.parent)
-
-
-def thinned(count, limit):
-    """At most `limit` evenly spaced indices of range(count), the last one always included."""
-    stride = max(1, -(-count // limit))
-    return list(range(count - 1, -1, -stride))[::-1]
 
 
 class TensorBoardLog:

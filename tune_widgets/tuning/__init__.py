@@ -7,5 +7,5 @@ freeze sweep and LoRA. Each takes and returns plain data; the session delegates 
 - `sweep`: a short run per freeze cut point from the same starting weights.
 - `lora`: low-rank adapters on chosen Dense, EinsumDense and Embedding layers.
 
-`groups` says what a layer group is (a block with weights); `jobs` runs a tool in a worker.
+`groups` says what a layer group is (a block with weights).
 """

@@ -21,7 +21,7 @@ import keras
 from ..errors import ConfigError
 from ..snapshot import WeightSnapshot
 from ..training import Callback
-from . import jobs
+from .. import jobs
 
 MAX_STEPS = 500
 

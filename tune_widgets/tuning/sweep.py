@@ -15,7 +15,7 @@ import uuid
 from ..errors import ConfigError, LayerSelectionError
 from ..snapshot import WeightSnapshot
 from ..validation import whole_number
-from . import jobs
+from .. import jobs
 from .groups import describe, frozen_below_top, groups
 
 DEFAULT_POINTS = 4

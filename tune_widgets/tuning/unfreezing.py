@@ -22,7 +22,7 @@ import uuid
 
 from ..errors import ConfigError
 from ..validation import whole_number
-from . import jobs
+from .. import jobs
 from .groups import describe, frozen_below_top, groups
 from .rates import spread
 

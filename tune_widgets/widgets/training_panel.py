@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..training import thinned
 from .base import Panel, labelled
 
 SMOOTHING = 0.9  # exponential moving average of the batch loss, debiased like fastai's
@@ -160,8 +161,8 @@ class TrainingPanel(Panel):
                 self._steps.append(row["step"])
                 self._smoothed.append(self._ema / (1 - SMOOTHING ** row["step"]))
             self._drawn, self._drawn_epochs = self._drawn + len(new), len(run.epochs)
-            keep = thinned(len(self._steps))
-            rows = [run.epochs[i] for i in thinned(len(run.epochs))]
+            keep = thinned(len(self._steps), MAX_POINTS)
+            rows = [run.epochs[i] for i in thinned(len(run.epochs), MAX_POINTS)]
             with self.chart.batch_update():
                 batch = self.chart.data[0]
                 batch.x, batch.y = [self._steps[i] for i in keep], [self._smoothed[i] for i in keep]
@@ -179,9 +180,3 @@ def _outcome(run):
     if run.status == "failed":
         return f"Training failed: {run.error}"
     return ""
-
-
-def thinned(count):
-    """At most MAX_POINTS evenly spaced indices of `count`, the last one always included."""
-    stride = max(1, -(-count // MAX_POINTS))
-    return list(range(count - 1, -1, -stride))[::-1]

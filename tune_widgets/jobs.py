@@ -1,4 +1,4 @@
-"""Running a tool's work in the caller's thread or a worker, as `Session.fit` does."""
+"""Running work (a fit, a sweep) in the caller's thread or in a worker, so the kernel stays free."""
 
 import concurrent.futures
 
