@@ -348,9 +348,13 @@ def refreeze(repeats):
 
 
 class BatchTimer(Callback):
+    """Batch times, and when the last batch ended: the first batch end that sees the stop
+    request (it runs right after StopControl, order 0)."""
+    order = 1
+
     def __init__(self):
         super().__init__()
-        self.times, self.last, self.started = [], None, threading.Event()
+        self.times, self.last, self.started, self.ended = [], None, threading.Event(), None
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
@@ -359,12 +363,15 @@ class BatchTimer(Callback):
         self.last = now
         if len(self.times) >= 3:
             self.started.set()
+        if self.ended is None and self.trainer.stop_requested.is_set():
+            self.ended = now
 
 
 def stop_latency(repeats):
-    """Seconds from Stop to the end of the fit ÷ one batch's time."""
+    """Seconds from Stop to the end of the last batch ÷ one batch's time. `finished_seconds` goes
+    on to the fit's result: it adds the end of the run (the run store writes the final weights)."""
     session = digits_session()
-    ratios, latencies = [], []
+    ratios, latencies, finished = [], [], []
     for _ in range(repeats):
         timer = BatchTimer()
         future = session.fit(epochs=100, batch_size=32, callbacks=[timer], background=True, cache=False)
@@ -372,10 +379,11 @@ def stop_latency(repeats):
         started = time.perf_counter()
         session.stop()
         future.result(120)
-        latencies.append(time.perf_counter() - started)
+        finished.append(time.perf_counter() - started)
+        latencies.append(timer.ended - started)
         ratios.append(latencies[-1] / float(np.median(timer.times)))
     return {"ratio": statistics.median(ratios), "low": min(ratios), "high": max(ratios), "goal": 1, "direction": "<=",
-            "met": max(ratios) <= 1, "stop_seconds": latencies}
+            "met": max(ratios) <= 1, "stop_seconds": latencies, "finished_seconds": finished}
 
 
 def layer_map_payload():
