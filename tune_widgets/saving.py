@@ -5,9 +5,9 @@ class names, the tokenizer's folder and length, and the image preprocessing of a
 `keras.applications` model. Loading the file through `Session.load_model` reads the sidecar back,
 so a reloaded model is fed exactly as it was fed when it was saved.
 
-Saves are atomic: both files are written under temporary names in the target folder and renamed
-at the end, so a failed save leaves no half-made pair (a model without its sidecar) and no stray
-file. OS errors come back as `SaveError`, naming the path and the cause. LoRA
+Saves are atomic (see `atomic.py`): both files are written under temporary names in the target
+folder, fsynced and renamed at the end, so a failed save leaves no half-made pair (a model
+without its sidecar) and no stray file. OS errors come back as `SaveError`, naming the path and the cause. LoRA
 adapters are saved merged into the weights they adapt: the file is a plain model (see
 `tuning/lora.py`).
 """
@@ -15,9 +15,9 @@ adapters are saved merged into the weights they adapt: the file is a plain model
 import dataclasses
 import json
 import os
-import uuid
 from pathlib import Path
 
+from .atomic import fsync, fsync_folder, temporary_path
 from .errors import ConfigError, SaveError
 from .tuning.lora import strip_saved_config
 
@@ -33,9 +33,7 @@ def save(session, path):
         raise ConfigError(f"Save to a .keras file, got {path.name!r}.")
     folder = path.parent
     text = json.dumps(sidecar_fields(session), indent=2)  # before any file is touched
-    token = uuid.uuid4().hex[:8]
-    model_temporary = folder / f".{path.stem}.{token}.tmp.keras"
-    sidecar_temporary = folder / f".{path.stem}.{token}.tmp.tune.json"
+    model_temporary, sidecar_temporary = temporary_path(path), temporary_path(sidecar_path(path))
     try:
         if not folder.is_dir():
             problem = "is a file, not a folder" if folder.exists() else "does not exist (no such folder)"
@@ -44,7 +42,10 @@ def save(session, path):
         if session.lora:
             strip_saved_config(model_temporary)
         _write(sidecar_temporary, text)
+        for temporary in (model_temporary, sidecar_temporary):
+            fsync(temporary)
         _replace_pair(model_temporary, path, sidecar_temporary, sidecar_path(path))
+        fsync_folder(folder)
     except SaveError:
         raise
     except OSError as error:

@@ -26,20 +26,19 @@ import os
 import shutil
 import socket
 import time
-import uuid
 import warnings
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from ..atomic import TEMPORARY, atomic_path, fsync, fsync_folder, temporary_path
 from ..errors import RunError, TuneWidgetsWarning
 from ..snapshot import WeightSnapshot
 from ..training import Callback, RunRecord, thinned
 from .describe import signature
 
 FORMAT = 1
-TEMPORARY = ".tmp-"  # prefix of files being written: never read as part of a run
 BATCH_ROWS_PER_EPOCH = 50  # batch rows kept per epoch on disk (evenly spaced, the last included)
 BEST = "val_loss"  # lower is better
 SAVE_TIME_SHARE = 0.1  # weight saves may take this share of the training time (see RunWriter)
@@ -53,50 +52,6 @@ WEIGHTLESS = {"lr_find": "an LR finder sweep, whose weights were put back when i
 def default_runs_dir():
     """`tune_runs/` in the working directory (beside the notebook), or $TUNE_WIDGETS_RUNS_DIR."""
     return Path(os.environ.get(RUNS_DIR_VARIABLE) or "tune_runs").absolute()
-
-
-# ---- atomic files ------------------------------------------------------------------------------
-
-def temporary_path(path):
-    """A fresh temporary name beside `path`, keeping its suffixes (Keras checks `.weights.h5`)."""
-    path = Path(path)
-    return path.with_name(f"{TEMPORARY}{uuid.uuid4().hex[:8]}-{path.name}")
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yields a temporary path to write; once written it is fsynced and renamed over `path`.
-    On an error the temporary file is removed and `path` is left as it was."""
-    path = Path(path)
-    temporary = temporary_path(path)
-    try:
-        yield temporary
-        fsync(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    fsync_folder(path.parent)
-
-
-def fsync(path):
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def fsync_folder(folder):
-    """Makes a rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def write_json(path, value):
