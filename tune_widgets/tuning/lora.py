@@ -23,14 +23,13 @@ import dataclasses
 import fnmatch
 import json
 import math
-import os
 import re
-import tempfile
 import zipfile
 
 import keras
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import ConfigError, LayerSelectionError, did_you_mean
 from ..freezing import hold_lora_flags, lora_weights, select
 
@@ -243,19 +242,11 @@ def strip_saved_config(path):
     adapted kernel merged; without this, loading would add empty adapters to top-level layers."""
     with zipfile.ZipFile(path) as archive:
         entries = [(info, archive.read(info.filename)) for info in archive.infolist()]
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=folder)
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(temporary, "w") as archive:
-            for info, content in entries:
-                if info.filename == "config.json":
-                    content = json.dumps(_without_lora(json.loads(content))).encode()
-                archive.writestr(info, content)
-        os.replace(temporary, path)
-    except BaseException:
-        os.remove(temporary)
-        raise
+    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
+        for info, content in entries:
+            if info.filename == "config.json":
+                content = json.dumps(_without_lora(json.loads(content))).encode()
+            archive.writestr(info, content)
 
 
 def _without_lora(config):
