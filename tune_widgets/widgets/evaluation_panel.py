@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from ..evaluation import RegressionReport
 from .base import Panel
-from .render import example_html
+from .render import example_html, table
 
 SIDE_BY_SIDE = {"xaxis": {"domain": [0, 0.46]}, "xaxis2": {"domain": [0.54, 1], "anchor": "y2", "visible": True},
                 "yaxis2": {"anchor": "x2", "visible": True}}
@@ -68,18 +68,14 @@ class EvaluationPanel(Panel):
         self.summary.value = (f"<b>{html.escape(report.name)}</b>: {int(report.support.sum())} examples · "
                               f"accuracy <b>{report.accuracy:.3f}</b> · loss {report.loss:.4f} · "
                               f"macro F1 {report.macro_f1:.3f}")
-        rows = "".join(
-            f"<tr><td>{html.escape(r['class'])}</td><td>{r['precision']:.2f}</td><td>{r['recall']:.2f}</td>"
-            f"<td>{r['f1']:.2f}</td><td>{r['support']}</td></tr>" for r in report.per_class()
-        )
-        self.table.value = ("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
-                            f"<th>support</th></tr>{rows}</table>")
-        items = "".join(
-            f"<tr><td>{example_html(e.example)}</td><td>{html.escape(e.true)}</td><td>{html.escape(e.predicted)}</td>"
-            f"<td>{e.confidence:.2f}</td></tr>" for e in report.worst
-        )
-        self.worst.value = ("<b>Worst examples</b> (highest loss)<table><tr><th>example</th><th>true</th>"
-                            f"<th>predicted</th><th>p(true)</th></tr>{items}</table>")
+        self.table.value = table(
+            ("class", "precision", "recall", "F1", "support"),
+            ((html.escape(r["class"]), f"{r['precision']:.2f}", f"{r['recall']:.2f}", f"{r['f1']:.2f}", r["support"])
+             for r in report.per_class()))
+        self.worst.value = "<b>Worst examples</b> (highest loss)" + table(
+            ("example", "true", "predicted", "p(true)"),
+            ((example_html(e.example), html.escape(e.true), html.escape(e.predicted), f"{e.confidence:.2f}")
+             for e in report.worst))
 
     def _show_regression(self, report):
         """Predicted against true (the diagonal is perfect) beside a histogram of the residuals."""
@@ -99,16 +95,13 @@ class EvaluationPanel(Panel):
         self.summary.value = (f"<b>{html.escape(report.name)}</b>: {len(report.true)} examples · "
                               f"RMSE <b>{report.rmse:.4f}</b> · MAE {report.mae:.4f} · R² {report.r2:.3f} · "
                               f"MSE (the loss) {report.mse:.4f}")
-        self.table.value = ("<table><tr><th>metric</th><th>value</th></tr>"
-                            + "".join(f"<tr><td>{name}</td><td>{value:.4f}</td></tr>" for name, value in
-                                      (("MSE", report.mse), ("MAE", report.mae), ("RMSE", report.rmse), ("R²", report.r2)))
-                            + "</table>")
-        items = "".join(
-            f"<tr><td>{example_html(e.example)}</td><td>{e.true:.3g}</td><td>{e.predicted:.3g}</td>"
-            f"<td>{abs(e.error):.3g}</td></tr>" for e in report.worst
-        )
-        self.worst.value = ("<b>Worst examples</b> (largest error)<table><tr><th>example</th><th>true</th>"
-                            f"<th>predicted</th><th>|error|</th></tr>{items}</table>")
+        self.table.value = table(("metric", "value"), ((name, f"{value:.4f}") for name, value in
+                                                        (("MSE", report.mse), ("MAE", report.mae),
+                                                         ("RMSE", report.rmse), ("R²", report.r2))))
+        self.worst.value = "<b>Worst examples</b> (largest error)" + table(
+            ("example", "true", "predicted", "|error|"),
+            ((example_html(e.example), f"{e.true:.3g}", f"{e.predicted:.3g}", f"{abs(e.error):.3g}")
+             for e in report.worst))
 
     def _mark(self, css_class):
         """Name what the figure shows, for pages and tests that look for it."""

@@ -1,4 +1,4 @@
-"""Small HTML pieces the panels share: an example as text or a thumbnail, and a bar chart.
+"""Small HTML pieces the panels share: an example as text or a thumbnail, a table, a bar chart.
 
 Inline HTML and SVG, not plotting widgets: each Plotly FigureWidget carries ~5 MB of front end,
 and a bar per class or a 48-pixel thumbnail needs none of it.
@@ -35,6 +35,14 @@ def thumbnail(image, size=48):
     picture.save(buffer, format="PNG")
     return (f'<img class="tw-thumb" width="{size}" height="{size}" alt="" '
             f'src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"/>')
+
+
+def table(headers, rows):
+    """An HTML table: a header row, then a row per item of `rows`; headers and cells are HTML
+    as given (escape user text before)."""
+    head = "".join(f"<th>{header}</th>" for header in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def bar_chart(names, parts, colors=("#1f77b4", "#9ecae1"), legend=(), width=320, row=20, label_width=90):

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 from ..errors import StateError
 from ..runs.compare import config_diff, overlay, summary
 from .base import Panel, labelled
+from .render import table
 
 COLUMNS = (("run_id", "run", 8), ("started", "started", 16), ("status", "status", 11), ("plan", "freeze plan", 30),
            ("optimizer", "optimizer", 24), ("epochs", "epochs", 7), ("best", "best validation", 28))
@@ -169,11 +170,10 @@ def diff_table(runs):
     diff = config_diff([run.config for run in runs])
     if not diff:
         return "<i>The selected runs have the same config.</i>"
-    head = "".join(f"<th>{html.escape(run.run_id)}</th>" for run in runs)
-    rows = "".join(f"<tr><td><code>{html.escape(field)}</code></td>"
-                   + "".join(f"<td>{html.escape(_short(value))}</td>" for value in values) + "</tr>"
-                   for field, values in diff.items())
-    return f"<b>What differs</b><table><tr><th>field</th>{head}</tr>{rows}</table>"
+    return "<b>What differs</b>" + table(
+        ("field", *(html.escape(run.run_id) for run in runs)),
+        ((f"<code>{html.escape(field)}</code>", *(html.escape(_short(value)) for value in values))
+         for field, values in diff.items()))
 
 
 def _short(value):
