@@ -27,10 +27,11 @@ import tune_widgets as tw  # noqa: E402  (first: it sets TensorFlow's environmen
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tune_widgets import acceleration, bucketing  # noqa: E402
-from tune_widgets.cache import FeatureCache, plan_cache  # noqa: E402
+from tune_widgets.training import acceleration
+from tune_widgets.data import bucketing  # noqa: E402
+from tune_widgets.training.cache import plan_cache  # noqa: E402
 from tune_widgets.errors import ConfigError  # noqa: E402
-from tune_widgets.models import TokenPooling, input_names  # noqa: E402
+from tune_widgets.models.head import TokenPooling, input_names  # noqa: E402
 from tune_widgets.training import Callback  # noqa: E402
 from tune_widgets.widgets import Dashboard  # noqa: E402
 from tune_widgets.widgets.layer_map import layers_payload  # noqa: E402
@@ -117,8 +118,8 @@ def plain_fit(session, trainable_blocks, epochs, rate, batch_size=32):
     """A side of a case: plain `model.fit` with validation each epoch, as a user would."""
     def side(warmup):
         model = plain_model(session, trainable_blocks, rate)
-        x, y = session._encoded["train"], session.train_data.labels
-        validation = (session._encoded["validation"], session.validation_data.labels)
+        x, y = session.encoded["train"], session.train_data.labels
+        validation = (session.encoded["validation"], session.validation_data.labels)
         if warmup:
             x, y = {k: v[:batch_size] for k, v in x.items()}, y[:batch_size]
         seconds, history = clock(lambda: model.fit(x, y, validation_data=validation, epochs=1 if warmup else epochs,
@@ -134,7 +135,7 @@ def our_fit(session, epochs, batch_size=32):
 
     def side(warmup):
         session.model.set_weights(start)
-        session._feature_cache = FeatureCache()  # each repeat pays for its own cache pass
+        session.feature_cache.clear()  # each repeat pays for its own cache pass
         seconds, run = clock(lambda: session.fit(epochs=1 if warmup else epochs, batch_size=batch_size, seed=0))
         return seconds, {"val_accuracy": run.final["val_accuracy"], "cache": run.config["cache"]}
     return side
@@ -151,7 +152,7 @@ def text_cases(size, repeats, only):
         mine, theirs, details = interleaved(ours, plain, repeats)
         predict = []
         for _ in range(repeats):
-            predict.append(clock(lambda: [plain.model.predict(session._encoded[p], batch_size=32, verbose=0)
+            predict.append(clock(lambda: [plain.model.predict(session.encoded[p], batch_size=32, verbose=0)
                                           for p in ("train", "validation")])[0])
         limit = statistics.median(theirs) / statistics.median(predict)
         cases["frozen_cache"] = ratio_case(theirs, mine, goal=limit, epochs=epochs, train=len(train),
@@ -184,8 +185,8 @@ def freeze_sweep(train, held, quick, repeats):
     points, epochs = (2, 1) if quick else (4, 2)
     session = minilm_session(train, held)
     cuts = [f"transformer_layer_{5 - top}" for top in range(points)]
-    x, y = session._encoded["train"], session.train_data.labels
-    validation = (session._encoded["validation"], session.validation_data.labels)
+    x, y = session.encoded["train"], session.train_data.labels
+    validation = (session.encoded["validation"], session.validation_data.labels)
     model = plain_model(session, 0, 5e-3)
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     start = model.get_weights()
@@ -204,7 +205,7 @@ def freeze_sweep(train, held, quick, repeats):
         return time.perf_counter() - started, {"val_accuracy": accuracy}
 
     def ours(warmup):
-        session._feature_cache = FeatureCache()
+        session.feature_cache.clear()
         seconds, result = clock(lambda: session.sweep_freeze(cuts[:1] if warmup else cuts, epochs=epochs))
         return seconds, {"val_accuracy": [round(p.value, 3) for p in result.points]}
 
@@ -216,7 +217,7 @@ def evaluate_cached(session, repeats):
     """`evaluate()` after a fit (the validation features are cached) ÷ plain `model.evaluate`."""
     session.fit(epochs=1, seed=0)
     model = session.model
-    x, y = session._encoded["validation"], session.validation_data.labels
+    x, y = session.encoded["validation"], session.validation_data.labels
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     mine, theirs, _ = interleaved(lambda warmup: (clock(session.evaluate)[0], {}),
                                   lambda warmup: (clock(lambda: model.evaluate(x, y, batch_size=64, verbose=0))[0], {}),
@@ -227,7 +228,7 @@ def evaluate_cached(session, repeats):
 def bucketed_pass(session, repeats):
     """The length-bucketed prefix pass ÷ a padded `predict` of the same prefix; outputs compared."""
     plan, _ = plan_cache(session.model)
-    x = session._encoded["train"]
+    x = session.encoded["train"]
     inputs = bucketing.as_inputs(x, input_names(plan.prefix))
     bucketed, padded = [], []
 
@@ -248,7 +249,7 @@ def bucketed_pass(session, repeats):
 
 def cache_memory(session):
     """Bytes of the partial case's cached features ÷ the same hidden states padded, float32."""
-    info = session._feature_cache.info
+    info = session.feature_cache.info
     count = len(session.train_data) + len(session.validation_data)
     padded = count * 64 * 384 * 4 + count * 64 * 4  # hidden states and the padding mask, padded
     ratio = info["bytes"] / padded
@@ -273,7 +274,7 @@ def acceleration_cases(train, held, epochs, repeats):
 
             def accelerated(warmup, option=option):
                 session.model.set_weights(start)
-                session._feature_cache = FeatureCache()
+                session.feature_cache.clear()
                 seconds, run = clock(lambda: session.fit(epochs=1 if warmup else epochs, seed=0, **{option: True}))
                 return seconds, {"val_accuracy": run.final["val_accuracy"]}
 
@@ -306,8 +307,8 @@ def ui_overhead(quick, repeats):
     epochs = 3 if quick else 5
     session = digits_session()
     board = Dashboard(session)  # observers attached: progress updates redraw the chart
-    x, y = session._encoded["train"], session.train_data.labels
-    validation = (session._encoded["validation"], session.validation_data.labels)
+    x, y = session.encoded["train"], session.train_data.labels
+    validation = (session.encoded["validation"], session.validation_data.labels)
 
     def plain(warmup):
         session.compile(1)

@@ -11,30 +11,17 @@ from . import environment
 environment.configure()  # before TensorFlow, Keras or transformers are first imported
 environment.import_tensorflow()
 
-from .data import LabelledData, labelled, split  # noqa: E402
-from .datasets import load_digits, load_faces, load_tweets, minilm_folder, mobilenetv2_file  # noqa: E402
-from .errors import (  # noqa: E402
-    CheckpointError,
-    ConfigError,
-    DataError,
-    FitError,
-    LayerSelectionError,
-    ModelSourceError,
-    RunError,
-    SaveError,
-    StateError,
-    TuneWidgetsError,
-    TuneWidgetsWarning,
-    UnknownModelError,
-    WeightsUnavailableError,
-)
+from .data.labelled import LabelledData, labelled, split  # noqa: E402
+from .data.datasets import load_digits, load_faces, load_tweets, minilm_folder, mobilenetv2_file  # noqa: E402
+from .errors import CheckpointError, ConfigError, DataError, FitError, LayerSelectionError, ModelSourceError, RunError, SaveError, StateError, TuneWidgetsError, TuneWidgetsWarning, UnknownModelError, WeightsUnavailableError
 from .evaluation import EvaluationReport, RegressionReport  # noqa: E402
-from .files import read_csv, read_images  # noqa: E402
-from .freezing import FreezePlan, LayerInfo  # noqa: E402
-from .models import FineTuneModel, HeadSpec  # noqa: E402
-from .optim import OptimizerSpec  # noqa: E402
+from .data import read_csv, read_images  # noqa: E402
+from .models.freezing import FreezePlan, LayerInfo  # noqa: E402
+from .models.head import FineTuneModel, HeadSpec  # noqa: E402
+from .training.optimizers import OptimizerSpec  # noqa: E402
 from .session import Session  # noqa: E402
-from .training import Callback, RunRecord  # noqa: E402
+from .runs.record import RunRecord  # noqa: E402
+from .training import Callback  # noqa: E402
 
 QUICK = os.environ.get("TUNE_WIDGETS_QUICK", "") not in ("", "0")
 

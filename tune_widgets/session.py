@@ -2,14 +2,13 @@
 
 Panels observe its traits and call its methods; a notebook cell calls the same methods, so a
 change made either way reaches every open view. Each operation validates and computes first and
-assigns last: after an error the session holds exactly what it held before.
+assigns last: after an error the session holds exactly what it held before. The work itself is
+delegated: to `models/` (loading, heads, tasks, freezing, LoRA), `data/`, `training/` (a `Fit`
+per fit), `tuning/`, `runs/` and `saving/`.
 """
 
 import dataclasses
-import functools
-import numbers
 import threading
-import time
 import warnings
 from pathlib import Path
 
@@ -17,26 +16,31 @@ import keras
 import numpy as np
 import traitlets
 
-from . import acceleration, bucketing
-from . import data as data_module
-from . import distribute, jobs, saving
-from .cache import FeatureCache
-from .divergence import DivergenceGuard
-from .errors import ConfigError, RunError, StateError, TuneWidgetsError, TuneWidgetsWarning
-from .evaluation import regression_report, report
-from .freezing import FreezePlan, apply_plan, layer_table, plan_from_model, select
-from .models import HeadSpec, build_classifier, input_names, load_backbone, loss_and_metrics
-from .optim import OptimizerSpec, build_optimizer, check_options_apply, check_run_length
-from .reset import StartingPoint
-from .runs import describe, export
+from .data import LabelledData, bucketing, encode, labelled, split
+from .data import examples as examples_of
+from .errors import ConfigError, StateError, TuneWidgetsError, TuneWidgetsWarning
+from .models import lora as lora_module
+from .models.backbone import load_backbone
+from .models.freezing import FreezePlan, apply_plan, exact_plan, layer_table, parameter_counts, plan_from_model, \
+    plan_to, select
+from .models.head import HeadSpec, classifier_for, input_names
+from .models.reset import StartingPoint
+from .models.task import TASKS, CLASSIFICATION, task_named
+from .models.user_models import preprocessing_module
+from .runs import config as run_records
+from .runs import export
+from .runs.config import run_config
+from .runs.record import RunRecord
 from .runs.resume import restore
-from .runs.store import RunStore, default_runs_dir
-from .training import CancelFit, Progress, RunRecord, Trainer, final_progress, fit_stage
-from .tuning import lora as lora_module
+from .runs.store import RunStore, default_store
+from .saving import model_files
+from .training import distribute, jobs, layer_rates
+from .training.cache import FeatureCache
+from .training.fit import Fit
+from .training.optimizers import OptimizerSpec, build_optimizer, changed_spec
 from .tuning import lr_find, sweep, unfreezing
 from .tuning import rates as discriminative
-from .user_models import preprocessing_module
-from .validation import check_something_trains, screen_rows, whole_number
+from .validation import screen_rows, whole_number
 
 ALL = slice(None)
 DEFAULT = object()  # runs_dir: tune_runs/ in the working directory (see runs.store.default_runs_dir)
@@ -61,7 +65,7 @@ class Session(traitlets.HasTraits):
     model = traitlets.Any(None, allow_none=True, help="The FineTuneModel (None until a model and a class count are known).")
     layers = traitlets.Tuple(help="A LayerInfo per layer of the model, with its frozen state.")
     plan = traitlets.Instance(FreezePlan, args=())
-    lora = traitlets.Instance(lora_module.LoraPlan, args=(), help="The LoRA adapters the model holds (see tuning/lora.py).")
+    lora = traitlets.Instance(lora_module.LoraPlan, args=(), help="The LoRA adapters the model holds (see models/lora.py).")
     optimizer = traitlets.Instance(OptimizerSpec, args=())
     head = traitlets.Instance(HeadSpec, args=())
     train_data = traitlets.Any(None, allow_none=True)
@@ -69,21 +73,21 @@ class Session(traitlets.HasTraits):
     batch_size = traitlets.Int(32)
     data_settings = traitlets.Dict(help="How the data was split and read: validation, seed, text_column, label_column.")
     training = traitlets.Bool(False, help="True while a fit runs.")
-    progress = traitlets.Dict(help="The running fit's throttled progress (see training.Progress).")
+    progress = traitlets.Dict(help="The running fit's throttled progress (see training.progress.Progress).")
     runs = traitlets.List(help="RunRecords, oldest first: those in runs_dir, then this session's.")
     evaluation = traitlets.Any(None, allow_none=True, help="The latest EvaluationReport.")
     lr_finder = traitlets.Any(None, allow_none=True, help="The latest LRFinderResult (see find_lr).")
     freeze_sweep = traitlets.Any(None, allow_none=True, help="The latest SweepResult, growing point by point.")
 
     def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False, **kwargs):
-        store = _default_store() if runs_dir is DEFAULT else RunStore(runs_dir)
+        store = default_store() if runs_dir is DEFAULT else RunStore(runs_dir)
         super().__init__(**kwargs)
         self.backbone = None
         self.strategy = None
         self.tensorboard = bool(tensorboard)
         self._keep_head = False  # a user model keeps its own head until set_head()
-        self._start = None  # what reset() returns to (reset.StartingPoint)
-        self._stop_requested = threading.Event()
+        self._start = None  # what reset() returns to (models.reset.StartingPoint)
+        self._stop_requested = threading.Event()  # the latest fit's
         self._encoded = {}
         self._restored = None  # the run load_run restored, until the model changes
         self._feature_cache = FeatureCache()  # the frozen prefix's outputs, keyed by plan, model and data
@@ -98,7 +102,7 @@ class Session(traitlets.HasTraits):
     def load_model(self, source, *, input_shape=None, weights="imagenet", sequence_length=64, head=None,
                    preprocessing="auto", allow_pickle=False):
         """Load a model from a keras.applications name, a checkpoint folder, a .keras/.h5 file or a
-        keras.Model (see `models.load_backbone`), and put the head on it once classes are known.
+        keras.Model (see `models.backbone.load_backbone`), and put the head on it once classes are known.
 
         A user model or file keeps its own head unless `head` (a HeadSpec) asks for a new one.
         preprocessing: how images are scaled for it: "auto" (a keras.applications network's own,
@@ -114,15 +118,15 @@ class Session(traitlets.HasTraits):
         with self._scope():
             backbone = load_backbone(source, input_shape=input_shape, weights=weights,
                                      sequence_length=sequence_length, allow_pickle=allow_pickle)
-            saving.restore(backbone, source, sequence_length)
+            model_files.restore(backbone, source, sequence_length)
             if preprocessing != "auto":
                 if declared is not None and backbone.tokenizer is not None:
                     raise ConfigError(f"preprocessing scales images, but {backbone.source} takes text: leave it out.")
                 backbone.preprocessing = declared
             keep_head = backbone.kind == "model" and head is None
             head = head or self.head
-            encoded = self._encode_all(backbone, self.train_data, self.validation_data)
-            model = self._classifier(backbone, head, keep_head, self.train_data)
+            encoded = _encode_all(backbone, self.train_data, self.validation_data)
+            model = classifier_for(backbone, head, keep_head, self.train_data)
         plan = plan_from_model(model if model is not None else backbone.model)
         start = StartingPoint.of(backbone)
         with self.hold_trait_notifications():
@@ -143,32 +147,11 @@ class Session(traitlets.HasTraits):
             pooling=pooling or current.pooling,
         )
         with self._scope():
-            model = self._classifier(self.backbone, head, False, self.train_data, force=True)
+            model = classifier_for(self.backbone, head, False, self.train_data, force=True)
         with self.hold_trait_notifications():
             self.head, self._keep_head = head, False
             self._set_model(model, self._plan_for(model))
         return self
-
-    def _classifier(self, backbone, head, keep_head, train_data, force=False):
-        if keep_head:
-            return build_classifier(backbone, None, None)
-        if train_data is not None and train_data.task == "regression":
-            if head.num_classes:
-                raise ConfigError(f"The data holds regression targets, which take one linear output, not "
-                                  f"{head.num_classes} classes: leave num_classes=None (set_data(..., "
-                                  f"task='classification') makes the data classes).")
-            return build_classifier(backbone, head, 1, task="regression", target_mean=float(train_data.labels.mean()))
-        classes = head.num_classes or (len(train_data.class_names) if train_data is not None else None)
-        if classes is None:
-            if force:
-                raise StateError("Set data first, or give num_classes: the head needs a class count.")
-            return None
-        if force and train_data is not None and classes < len(train_data.class_names):
-            raise ConfigError(
-                f"The head has {classes} classes but the data has {len(train_data.class_names)}: "
-                f"leave num_classes=None to follow the data."
-            )
-        return build_classifier(backbone, head, classes)
 
     def _set_model(self, model, plan):
         if model is not None:
@@ -185,6 +168,11 @@ class Session(traitlets.HasTraits):
         """The current plan carried over to a rebuilt model: same names, new head trainable."""
         names = {layer.name for layer in model.layers}
         return FreezePlan(self.plan.frozen & names)
+
+    @property
+    def keeps_own_head(self):
+        """Whether the model is a user model with its own head (until `set_head()`)."""
+        return self._keep_head
 
     # ---- freezing ----------------------------------------------------------------------------
 
@@ -206,26 +194,11 @@ class Session(traitlets.HasTraits):
 
     def plan_to(self, selector):
         """The plan `freeze_to(selector)` would apply, without applying it."""
-        if isinstance(selector, numbers.Integral) and not isinstance(selector, (bool, np.bool_)):
-            selector, count = int(selector), len(self.layers)
-            if not 0 <= selector <= count:
-                raise ConfigError(f"freeze_to({selector}) is out of range: the model has {count} layers.")
-            stop = selector
-        else:
-            stop = max(select(self.layers, selector)) + 1
-        names = [row.name for row in self.layers]
-        return FreezePlan(names[:stop])
+        return plan_to(self.layers, selector)
 
     def set_frozen(self, names):
         """Make exactly `names` frozen (what the layer map sends)."""
-        names = list(names)
-        known = {row.name for row in self.layers}
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            from .errors import LayerSelectionError
-
-            raise LayerSelectionError(f"No layers named {unknown[:5]} in this model.")
-        return self._change_plan(FreezePlan(names))
+        return self._change_plan(exact_plan(self.layers, names))
 
     def _names(self, selector):
         if not self.layers:
@@ -236,8 +209,7 @@ class Session(traitlets.HasTraits):
         self._check_idle()
         if plan == self.plan:
             return self
-        graph = self.model if self.model is not None else self.backbone.model
-        apply_plan(graph, plan)
+        apply_plan(self._graph(), plan)
         with self.hold_trait_notifications():
             self.plan = plan
             self.layers = tuple(dataclasses.replace(row, frozen=row.name in plan.frozen) for row in self.layers)
@@ -247,15 +219,12 @@ class Session(traitlets.HasTraits):
     def parameter_counts(self):
         """{"total", "trainable", "frozen", "adapters"}: weights that train now, those that
         don't, and the LoRA adapters among the trainable ones."""
-        adapters = sum(row.adapter_params for row in self.layers)
-        trainable = sum(row.params for row in self.layers if not row.frozen) + adapters
-        total = sum(row.params + row.fixed_params + row.adapter_params for row in self.layers)
-        return {"total": total, "trainable": trainable, "frozen": total - trainable, "adapters": adapters}
+        return parameter_counts(self.layers)
 
     # ---- LoRA --------------------------------------------------------------------------------
 
     def add_lora(self, selector, rank=8, alpha=None):
-        """Add low-rank adapters: they train, the weights they adapt stay put (see tuning/lora.py).
+        """Add low-rank adapters: they train, the weights they adapt stay put (see models/lora.py).
 
         `selector` picks top-level layers as `freeze` does (a block adapts its query and value
         projections, KerasHub's choice), or sublayers by a path with "/" ("transformer_layer_5/
@@ -280,11 +249,11 @@ class Session(traitlets.HasTraits):
 
     @property
     def lora_targets(self):
-        """The layers and sublayers LoRA can adapt (`tuning.lora.Target`s), in model order."""
+        """The layers and sublayers LoRA can adapt (`models.lora.Target`s), in model order."""
         return lora_module.targets(self._graph()) if self.layers else ()
 
     def _adapters_changed(self, graph):
-        self._feature_cache = FeatureCache()  # where the frozen prefix ends moves with the adapters
+        self._feature_cache.clear()  # where the frozen prefix ends moves with the adapters
         with self.hold_trait_notifications():
             self.lora = lora_module.plan_of(graph)
             self.layers = layer_table(graph, self.plan)
@@ -304,17 +273,7 @@ class Session(traitlets.HasTraits):
         if self.training:
             raise StateError("A fit is running, and its optimizer was built when it started: a change now would "
                              "only apply to the next run. Stop the fit (session.stop()) or wait for it, then change it.")
-        if spec is not None and not isinstance(spec, OptimizerSpec):
-            raise ConfigError(f"Expected an OptimizerSpec, got {type(spec).__name__}.")
-        try:
-            new = (spec or self.optimizer).replace(**changes)
-        except TypeError as error:
-            fields = ", ".join(f.name for f in dataclasses.fields(OptimizerSpec))
-            raise ConfigError(f"{error}. OptimizerSpec fields: {fields}.") from None
-        current = self.optimizer  # a whole spec "gives" the fields it changes: fine_tune puts specs back whole
-        check_options_apply(new, [*changes, *(field.name for field in dataclasses.fields(OptimizerSpec)
-                                              if getattr(new, field.name) != getattr(current, field.name))])
-        self.optimizer = new
+        self.optimizer = changed_spec(self.optimizer, spec, changes)
         return self
 
     def set_rates(self, rates=None, *, lowest=None):
@@ -345,25 +304,26 @@ class Session(traitlets.HasTraits):
         self._check_idle()
         if batch_size is not None:
             batch_size = whole_number("batch_size", batch_size)
-        full = data_module.labelled(data, labels, text_column=text_column, label_column=label_column,
-                                    class_names=class_names, dropna=dropna, task=task,
-                                    num_classes=None if task == "regression" else self._head_class_count())
+        head_classes = None if self._keep_head else self.head.num_classes
+        full = labelled(data, labels, text_column=text_column, label_column=label_column, class_names=class_names,
+                        dropna=dropna, task=task, num_classes=TASKS.get(task, CLASSIFICATION).classes_given(head_classes))
         if validation_data is not None:
             if isinstance(validation_data, tuple) and len(validation_data) == 2:
-                validation_data = data_module.labelled(*validation_data, class_names=full.class_names, dropna=dropna,
-                                                       task=full.task)
-            held = data_module.labelled(validation_data, class_names=full.class_names, text_column=text_column,
-                                        label_column=label_column, dropna=dropna, task=full.task)
+                validation_data = labelled(*validation_data, class_names=full.class_names, dropna=dropna,
+                                           task=full.task)
+            held = labelled(validation_data, class_names=full.class_names, text_column=text_column,
+                            label_column=label_column, dropna=dropna, task=full.task)
             train = full
         else:
-            train, held = data_module.split(full, validation, seed)
-        encoded = self._encode_all(self.backbone, train, held) if self.backbone is not None else {}
+            train, held = split(full, validation, seed)
+        encoded = _encode_all(self.backbone, train, held)
         model = self.model
-        if self.backbone is not None and (model is None or self._class_count_changed(train)):
+        if self.backbone is not None and (model is None or self._width_follows(train)):
             with self._scope():
-                model = self._classifier(self.backbone, self.head, self._keep_head, train)
-        if model is not None and _head_mismatch(model, train):
-            warnings.warn(_head_mismatch(model, train), TuneWidgetsWarning, stacklevel=2)
+                model = classifier_for(self.backbone, self.head, self._keep_head, train)
+        mismatch = _head_mismatch(model, train)
+        if mismatch:
+            warnings.warn(mismatch, TuneWidgetsWarning, stacklevel=2)
         with self.hold_trait_notifications():
             self.train_data, self.validation_data, self._encoded = train, held, encoded
             if batch_size is not None:
@@ -375,22 +335,34 @@ class Session(traitlets.HasTraits):
         self._check_restored_data()
         return self
 
+    def set_batch_size(self, batch_size):
+        """The batch size of the next fit (and of evaluation, at twice it); a whole number ≥ 1."""
+        self.batch_size = whole_number("batch_size", batch_size)
+        return self
+
     @property
-    def _data_split(self):
+    def data_split(self):
         """How set_data held out the validation data ({"validation", "seed"}), or None when it
         was given."""
         settings = self.data_settings
         return {key: settings[key] for key in ("validation", "seed")} if settings.get("validation") is not None else None
 
-    def _head_class_count(self):
-        """The class count the head was given (set_head(num_classes=...)), which integer labels
-        must fit; None when the count follows the data."""
-        return None if self._keep_head else self.head.num_classes
+    @property
+    def encoded(self):
+        """{"train", "validation"}: the data as the whole model's inputs ({} before a model and data)."""
+        return self._encoded
 
-    def _class_count_changed(self, train):
-        if self._keep_head or (self.head.num_classes and train.task == "classification"):
+    @property
+    def feature_cache(self):
+        """The frozen prefix's outputs on this data (see `training/cache.py`)."""
+        return self._feature_cache
+
+    def _width_follows(self, train):
+        """Whether new data changes the head's width: a head whose width follows the data,
+        and data that needs another one."""
+        if self._keep_head or not task_named(train.task).follows_data(self.head):
             return False
-        return self.model.output.shape[-1] != _outputs_for(train)
+        return self.model.output.shape[-1] != task_named(train.task).outputs(train.class_names)
 
     @property
     def head_mismatch(self):
@@ -399,14 +371,7 @@ class Session(traitlets.HasTraits):
         Data is kept even when it does not fit a user model's own head; fit and evaluate are
         refused with this message until `set_head()` gives the model a head for the data.
         """
-        if self.model is None or self.train_data is None:
-            return ""
         return _head_mismatch(self.model, self.train_data)
-
-    def _encode_all(self, backbone, train, held):
-        if backbone is None or train is None:
-            return {}
-        return {"train": data_module.encode(train, backbone), "validation": data_module.encode(held, backbone)}
 
     # ---- training ----------------------------------------------------------------------------
 
@@ -415,8 +380,8 @@ class Session(traitlets.HasTraits):
         so a freeze change can never be trained with a stale compiled graph."""
         apply_plan(self._require_model(), self.plan)
         model = model or self.model
-        loss, metrics = loss_and_metrics(self.task, from_logits=self._outputs_logits)
-        factors = discriminative.variable_factors(model, self.layers, self.optimizer.layer_rates)
+        loss, metrics = task_named(self.task).loss_and_metrics(from_logits=self._outputs_logits)
+        factors = layer_rates.variable_factors(model, self.layers, self.optimizer.layer_rates)
         with self._scope():
             model.compile(optimizer=build_optimizer(self.optimizer, total_steps, factors), loss=loss, metrics=metrics,
                           jit_compile=jit_compile)
@@ -428,78 +393,20 @@ class Session(traitlets.HasTraits):
 
         In the background the kernel stays free: `stop()` ends the fit within one batch.
         cache: "auto" (or True) trains on cached outputs of the frozen bottom of the model when
-        that is exact (see `cache.py`); the run's config says whether it did, and why not.
+        that is exact (see `training/cache.py`); the run's config says whether it did, and why not.
         tags: plain data added to the run's config, saying what the run was for: the tuning
         tools set "purpose" ("train" unless said otherwise; "lr_find" for the LR finder, whose
         weights are put back), "phase" (fine_tune) and "sweep".
         jit_compile (XLA) and mixed_precision (bfloat16 compute) are off by default: on our CPU
-        neither made fine-tuning faster (see acceleration.py and the README's benchmark table).
+        neither made fine-tuning faster (see training/acceleration.py and the README's benchmark table).
         """
-        if mixed_precision:
-            acceleration.check_mixed_precision()
-        epochs = whole_number("epochs", epochs)
         with self._lock:
-            batch_size = self.check_ready(batch_size)
-            check_something_trains(self.layers)
-            total_steps = -(-len(self.train_data) // batch_size) * epochs
-            check_run_length(self.optimizer, total_steps)
-            config = self._config(epochs, batch_size, seed)
-            clashes = sorted(set(tags or {}) & (set(config) - {"purpose"}))
-            if clashes:
-                raise ConfigError(f"Run tags {clashes} would replace the fit's own settings: name them otherwise.")
-            run = RunRecord(config={**config, **(tags or {})}, total_steps=total_steps)
-            run.config.update(jit_compile=bool(jit_compile), mixed_precision=bool(mixed_precision))
-            self._runs.begin(run)  # the run's folder, before anything changes (raises RunError)
+            fit = Fit(self, self._runs, epochs, batch_size, callbacks=callbacks, seed=seed, cache=cache, tags=tags,
+                      jit_compile=jit_compile, mixed_precision=mixed_precision)
+            fit.begin()  # the run's folder, before anything changes (raises RunError)
             self._restored = None  # the next fit continues from this one, as any fit does
-            self._stop_requested = threading.Event()
-            self.progress = {}
-            self.runs = [*self.runs, run]
-            self.training = True
-        job = functools.partial(self._train, run, epochs, batch_size, list(callbacks), seed, cache)
-        return jobs.run(job, background, "fit")
-
-    def _train(self, run, epochs, batch_size, callbacks, seed, cache):
-        """The fit itself (in the caller's thread or the worker): cache pass, compile, train.
-
-        Whatever happens (an error or an interrupt anywhere, a user callback's included), the run
-        ends with a final status and its error, the views get the final progress, and the session
-        is idle again. An error that is not the toolkit's own comes back as a FitError naming the
-        stage. A loss that turns NaN or inf ends the run as "diverged", the last good weights back
-        (see divergence.py).
-        """
-        try:
-            with fit_stage(run, "preparing the fit"):
-                apply_plan(self.model, self.plan)
-                with fit_stage(run, "caching the frozen layers' outputs",
-                               "Pass cache=False to fit without the cache."), self._scope():
-                    model, train_x, validation_x, run.config["cache"] = self._training_inputs(cache, batch_size, run)
-                writers = self._runs.callbacks(run, self.model, tensorboard=self.tensorboard)
-                trainer = Trainer(model, train_x, self.train_data.labels, run=run, epochs=epochs,
-                                  batch_size=batch_size, seed=seed, stop_requested=self._stop_requested,
-                                  validation=(validation_x, self.validation_data.labels),
-                                  callbacks=[Progress(self._report_progress), DivergenceGuard(), *writers, *callbacks])
-                with fit_stage(run, "compiling the model"):
-                    self.compile(run.total_steps, model, jit_compile=run.config["jit_compile"])
-                with fit_stage(run, "training", acceleration.JIT_ADVICE if run.config["jit_compile"] else ""), \
-                        acceleration.mixed_precision(model, run.config["mixed_precision"]):
-                    return trainer.fit()
-        except CancelFit as cancel:
-            run.status, run.error = cancel.status, cancel.error
-            if run.error:
-                warnings.warn(run.error, TuneWidgetsWarning, stacklevel=3)
-            return run
-        finally:
-            self._end_run(run)
-
-    def _end_run(self, run):
-        """The run gets a final status and the views the final progress; the session is idle
-        again even if a view fails or a second interrupt arrives meanwhile."""
-        try:
-            self._runs.end(run)  # the run's folder gets its final status (never raises)
-            self.progress = final_progress(run, self.progress)
-        finally:
-            self.training = False
-            self.runs = list(self.runs)  # the record changed in place: tell the views
+            self._stop_requested = fit.stop_requested
+        return jobs.run(fit.run, background, "fit")
 
     def check_ready(self, batch_size=None):
         """Raise the error that would stop a fit now (busy, no model or data, a head that does
@@ -511,29 +418,8 @@ class Session(traitlets.HasTraits):
             raise StateError("There is no training data: call set_data(...) first.")
         if self.head_mismatch:
             raise StateError(self.head_mismatch)
-        discriminative.check(self.layers, self.optimizer.layer_rates)
+        layer_rates.check(self.layers, self.optimizer.layer_rates)
         return batch_size
-
-    def _training_inputs(self, cache, batch_size, run):
-        """(model, train inputs, validation inputs, cache info): the suffix on cached features
-        when the frozen prefix can be cached, else the whole model on the encoded data."""
-        if not cache:
-            names = input_names(self.model)
-            return (self.model, *(bucketing.as_inputs(self._encoded[part], names) for part in ("train", "validation")),
-                    {"used": False, "reason": "cache=False"})
-        started = time.perf_counter()
-
-        def report(done, total):
-            if self._stop_requested.is_set():
-                raise CancelFit("stopped while caching features")
-            self.progress = {"status": "caching", "step": done, "total_steps": total, "epoch": 0,
-                             "epochs": run.config["epochs"], "eta": None, "elapsed": time.perf_counter() - started}
-
-        return self._feature_cache.prepare(self.model, self.plan, self._encoded, batch_size, report,
-                                           strategy=self.strategy)
-
-    def _report_progress(self, progress):
-        self.progress = progress
 
     def stop(self):
         """Ask the running fit to stop after its current batch; the weights are kept."""
@@ -544,29 +430,6 @@ class Session(traitlets.HasTraits):
         """Whether stop() was called since the latest fit began: tools that run several fits
         (fine_tune, sweep_freeze) check it between them."""
         return self._stop_requested.is_set()
-
-    def _config(self, epochs, batch_size, seed=None):
-        return {
-            "purpose": "train",
-            "model": self.backbone.source,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "frozen": sorted(self.plan.frozen),
-            "lora": self.lora.to_config(),
-            "optimizer": dataclasses.asdict(self.optimizer),
-            "head": dataclasses.asdict(self.head),
-            "task": self.task,
-            **describe.data_record(self.train_data, self.validation_data, self._data_split),
-            "parameters": self.parameter_counts,
-            "plan_summary": describe.plan_summary(self.layers),
-            "backbone": describe.backbone_spec(self.backbone, self._keep_head),
-            "signature": describe.signature(self.model),
-            "seed": seed,
-            "strategy": distribute.spec(self.strategy),
-            "resumed_from": self._restored.origin if self._restored is not None else None,
-            **({"layer_factors": describe.layer_factors(self.layers, self.optimizer.layer_rates)}
-               if self.optimizer.layer_rates else {}),
-        }
 
     # ---- tuning (tune_widgets/tuning/) --------------------------------------------------------
 
@@ -609,6 +472,12 @@ class Session(traitlets.HasTraits):
         """The folder runs are written to, or None when they are kept in memory only."""
         return self._runs.root
 
+    @property
+    def resumed_from(self):
+        """{"run_id", ...} of the stored run `load_run` restored, until the model changes or a fit
+        continues from it; None otherwise."""
+        return self._restored.origin if self._restored is not None else None
+
     def load_run(self, run, weights="last"):
         """Restore a stored run (its id, RunRecord or folder): the model, head, freeze plan and
         optimizer spec from its config.json, then its "last" or "best" weights. The next fit
@@ -618,7 +487,7 @@ class Session(traitlets.HasTraits):
         with self._scope():
             restored = restore(self._runs.open(run), weights, backbone=self.backbone, model=self.model,
                                head=self.head, keep_head=self._keep_head)
-        encoded = self._encode_all(restored.backbone, self.train_data, self.validation_data)
+        encoded = _encode_all(restored.backbone, self.train_data, self.validation_data)
         with self.hold_trait_notifications():
             self.backbone, self._encoded, self._keep_head = restored.backbone, encoded, restored.keep_head
             self._start = StartingPoint.of(restored.backbone)  # reset() returns to the run's weights
@@ -665,7 +534,7 @@ class Session(traitlets.HasTraits):
             if self.train_data is None:
                 raise StateError("There is no training data: call set_data(...) first, or export a run.")
             latest = self.runs[-1].config if self.runs else {}
-            config, run_id = self._config(epochs or latest.get("epochs", 1), self.batch_size, latest.get("seed")), None
+            config, run_id = run_config(self, epochs or latest.get("epochs", 1), self.batch_size, latest.get("seed")), None
         else:
             run_id = run.run_id if isinstance(run, RunRecord) else run
             record = next((r for r in self.runs if r.run_id == run_id), None)
@@ -696,8 +565,8 @@ class Session(traitlets.HasTraits):
         """Warn when the data differs from the data of the run load_run restored."""
         if self._restored is None or self.train_data is None:
             return
-        now = describe.data_record(self.train_data, self.validation_data, self._data_split)
-        differences = describe.data_differences(self._restored.config, now)
+        now = run_records.data_record(self.train_data, self.validation_data, self.data_split)
+        differences = run_records.data_differences(self._restored.config, now)
         if differences:
             warnings.warn(f"The data differs from the data run {self._restored.origin['run_id']} trained on: "
                           f"{differences}. Training goes on from its weights, on this data.",
@@ -718,16 +587,10 @@ class Session(traitlets.HasTraits):
             cached = self._feature_cache.cached(model, self.plan, self._encoded)
             model, x = (cached[0], cached[2]) if cached else (model, self._encoded["validation"])
         else:
-            held = data_module.labelled(data, labels, class_names=self.class_names, task=self.task or "auto")
-            x, name = data_module.encode(held, self.backbone), name or "test"
-        if held.task == "regression":
-            predicted = self._probabilities(model, x)[:, 0]
-            result = regression_report(predicted, held.labels, held.examples, k=k, name=name)
-        else:
-            probabilities = self._probabilities(model, x)
-            result = report(probabilities, held.labels, held.class_names, held.examples, k=k, name=name)
-        self.evaluation = result
-        return result
+            held = labelled(data, labels, class_names=self.class_names, task=self.task or "auto")
+            x, name = encode(held, self.backbone), name or "test"
+        self.evaluation = task_named(held.task).report(self._outputs(model, x), held, k, name)
+        return self.evaluation
 
     def predict(self, examples):
         """Class probabilities for raw examples (texts, images or arrays); for regression, one
@@ -736,13 +599,13 @@ class Session(traitlets.HasTraits):
         if isinstance(examples, str):
             examples = [examples]
         examples, _ = screen_rows(examples)
-        raw, kind = data_module.examples(examples)
-        raw = data_module.LabelledData(raw, np.zeros(len(raw), "int32"), ("",), kind)
-        outputs = self._probabilities(model, data_module.encode(raw, self.backbone))
-        return outputs[:, 0] if self.task == "regression" else outputs
+        raw, kind = examples_of(examples)
+        raw = LabelledData(raw, np.zeros(len(raw), "int32"), ("",), kind)
+        return task_named(self.task).predictions(self._outputs(model, encode(raw, self.backbone)))
 
-    def _probabilities(self, model, x):
-        """Class probabilities, computed length-bucketed for text (see bucketing.infer)."""
+    def _outputs(self, model, x):
+        """The model's outputs (class probabilities, or targets), computed length-bucketed for
+        text (see data/bucketing.infer)."""
         inputs = bucketing.as_inputs(x, input_names(model)) if not isinstance(x, list) else x
         output = bucketing.infer(model, inputs, batch_size=self.batch_size * 2)[0]
         if self._outputs_logits:
@@ -762,15 +625,16 @@ class Session(traitlets.HasTraits):
         """"classification" or "regression", from the data (None before any data)."""
         return self.train_data.task if self.train_data is not None else None
 
-    # ---- reset -------------------------------------------------------------------------------
+    # ---- reset and saving --------------------------------------------------------------------
 
     def reset(self):
         """Undo training: put back the pretrained weights (kept once, at load) and the weights the
         head started with, bit for bit, so the model is as it was before its first fit.
 
         Kept: the data and its split, the freeze plan, the optimizer spec, the head spec, the
-        LoRA adapters (back at their values as added) and the runs (the history of what was tried). Cleared: the evaluation, which described weights
-        that are gone. To go back to a user model's own head after set_head, load it again.
+        LoRA adapters (back at their values as added) and the runs (the history of what was tried).
+        Cleared: the evaluation, which described weights that are gone. To go back to a user
+        model's own head after set_head, load it again.
         """
         self._check_idle()
         self._require_backbone()
@@ -778,13 +642,11 @@ class Session(traitlets.HasTraits):
         self.evaluation = None
         return self
 
-    # ---- saving ------------------------------------------------------------------------------
-
     def save(self, path):
         """Save the model as a .keras file, with a `.tune.json` beside it (class names, tokenizer,
         preprocessing): `load_model(path)` feeds it exactly as now."""
         self._require_model()
-        return saving.save(self, path)
+        return model_files.save(self, path)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -812,36 +674,23 @@ class Session(traitlets.HasTraits):
             if self.lora:
                 parts.append(f"{len(self.lora.adapters)} LoRA adapters")
         if self.train_data is not None:
-            what = "regression" if self.task == "regression" else f"{len(self.class_names)} classes"
+            what = task_named(self.task).describe(self.train_data)
             parts.append(f"data={len(self.train_data)}+{len(self.validation_data)} {self.train_data.kind} ({what})")
         parts.append(f"optimizer={self.optimizer.optimizer}@{self.optimizer.learning_rate:g}")
         parts.append(f"{len(self.runs)} runs")
         return f"Session({'; '.join(parts)})"
 
 
-def _outputs_for(data):
-    return 1 if data.task == "regression" else len(data.class_names)
-
-
-def _default_store():
-    """tune_runs/ beside the notebook; where that cannot be written (a read-only folder), runs
-    stay in memory with a warning rather than the session failing to start."""
-    try:
-        return RunStore(default_runs_dir())
-    except RunError as error:
-        warnings.warn(f"{error} Runs are kept in memory only.", TuneWidgetsWarning, stacklevel=3)
-        return RunStore(None)
+def _encode_all(backbone, train, held):
+    if backbone is None or train is None:
+        return {}
+    return {"train": encode(train, backbone), "validation": encode(held, backbone)}
 
 
 def _head_mismatch(model, data):
-    width, wanted = model.output.shape[-1], _outputs_for(data)
-    if width is None or width == wanted:
+    if model is None or data is None:
         return ""
-    if data.task == "regression":
-        return (f"The model has {width} outputs but the data holds regression targets (one output): give it "
-                f"a regression head with session.set_head().")
-    return (f"The model predicts {width} classes but the data has {wanted}: give it a new head with "
-            f"session.set_head(), which takes the class count from the data.")
+    return task_named(data.task).head_mismatch(model.output.shape[-1], data)
 
 
 __all__ = ["Session", "TuneWidgetsError"]

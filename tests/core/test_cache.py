@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets import bucketing
-from tune_widgets.cache import plan_cache
-from tune_widgets.models import input_names
+from tune_widgets.data import bucketing
+from tune_widgets.training.cache import plan_cache
+from tune_widgets.models.head import input_names
 
 
 def test_cached_and_uncached_training_end_with_the_same_weights(cnn_session):
@@ -28,16 +28,16 @@ def test_cached_and_uncached_training_end_with_the_same_weights(cnn_session):
 def test_the_cache_follows_the_plan_and_the_data(cnn_session, digits):
     cnn_session.freeze("conv1")
     first = cnn_session.fit(epochs=1).config["cache"]
-    key = cnn_session._feature_cache.key
+    key = cnn_session.feature_cache.key
     cnn_session.fit(epochs=1)
-    assert cnn_session._feature_cache.key == key  # reused
+    assert cnn_session.feature_cache.key == key  # reused
     cnn_session.freeze_to("conv2")
     second = cnn_session.fit(epochs=1).config["cache"]
-    assert second["cut"] != first["cut"] and cnn_session._feature_cache.key != key
-    key = cnn_session._feature_cache.key
+    assert second["cut"] != first["cut"] and cnn_session.feature_cache.key != key
+    key = cnn_session.feature_cache.key
     cnn_session.set_data(tw.load_digits(n=120, seed=5))
     cnn_session.fit(epochs=1)
-    assert cnn_session._feature_cache.key != key
+    assert cnn_session.feature_cache.key != key
 
 
 def test_where_caching_is_not_valid_the_run_says_why(digits):
@@ -62,7 +62,7 @@ def test_length_bucketed_prefix_matches_a_padded_predict(minilm):
     session.freeze_to("transformer_layer_2")
     plan, reason = plan_cache(session.model)
     assert plan is not None, reason
-    x = session._encoded["train"]
+    x = session.encoded["train"]
     inputs = bucketing.as_inputs(x, input_names(plan.prefix))
     bucketed = bucketing.infer(plan.prefix, inputs, batch_size=8)[0]
     stored = bucketing.infer(plan.prefix, inputs, batch_size=8, ragged=True)[0]

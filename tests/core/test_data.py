@@ -76,14 +76,14 @@ def test_bad_data_is_refused_with_a_message(args, kwargs, message):
 
 
 def test_bad_data_leaves_the_session_as_it_was(cnn_session):
-    before = (cnn_session.train_data, cnn_session.validation_data, cnn_session.model, cnn_session._encoded)
+    before = (cnn_session.train_data, cnn_session.validation_data, cnn_session.model, cnn_session.encoded)
     with pytest.raises(tw.DataError):
         cnn_session.set_data(np.zeros((4, 8, 8)), [0, 1, 2])
     with pytest.raises(tw.DataError, match="text"):
         cnn_session.set_data(["some text", "more"], ["a", "b"], validation_data=(["x", "y"], ["a", "b"]))
     with pytest.raises(tw.DataError, match="shape"):
         cnn_session.set_data(np.zeros((20, 5)), [0, 1] * 10)
-    after = (cnn_session.train_data, cnn_session.validation_data, cnn_session.model, cnn_session._encoded)
+    after = (cnn_session.train_data, cnn_session.validation_data, cnn_session.model, cnn_session.encoded)
     assert all(a is b for a, b in zip(before, after))
 
 

@@ -7,7 +7,6 @@ import pytest
 from PIL import Image
 
 import tune_widgets as tw
-from tune_widgets import files
 
 
 def png(color, size=(30, 20)):

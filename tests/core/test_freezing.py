@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.freezing import block_names, layer_table, select
+from tune_widgets.models.freezing import block_names, layer_table, select
 from tests.conftest import weights_of
 
 
@@ -82,7 +82,7 @@ def test_frozen_weights_are_bit_identical_after_training_and_unfrozen_ones_chang
 
 def test_frozen_dropout_runs_in_inference_mode(cnn_session):
     model = cnn_session.model
-    x = cnn_session._encoded["train"][:8]
+    x = cnn_session.encoded["train"][:8]
     features = keras.Model(model.inputs, model.get_layer("pool").output)
     cnn_session.unfreeze()
     wrapped = tw.FineTuneModel(model.inputs, model.get_layer("pool").output)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.snapshot import WeightSnapshot
+from tune_widgets.models.snapshot import WeightSnapshot
 
 pytestmark = pytest.mark.tuning
 
@@ -40,7 +40,7 @@ def test_adapters_train_alone_inside_a_frozen_block_and_the_cache_stops_below_th
     row = next(r for r in session.layers if r.name == "transformer_layer_4")
     assert row.frozen and row.adapter_params == counts["adapters"]
 
-    x = {name: value[:8] for name, value in session._encoded["validation"].items()}
+    x = {name: value[:8] for name, value in session.encoded["validation"].items()}
     # the frozen block runs in inference mode although its adapters train: no dropout anywhere
     np.testing.assert_array_equal(model(x, training=True), model(x, training=False))
 
@@ -74,7 +74,7 @@ def test_remove_drops_adapters_or_merges_what_they_learned(cnn_session):
     session = cnn_session
     session.freeze_to("pool")  # only the head trains
     model = session.model
-    x = session._encoded["validation"][:16]
+    x = session.encoded["validation"][:16]
     original, weights = model.predict(x, verbose=0), WeightSnapshot.of(model)
     paths = [w.path for w in model.weights]
 
@@ -110,7 +110,7 @@ def test_saving_merges_adapters_into_a_plain_model_with_the_same_predictions(tex
     for weight in model.weights:  # what training would do, larger: every adapter matters
         if "lora_" in weight.path and weight.path.endswith("_b"):
             weight.assign(rng.normal(0, 0.05, weight.shape).astype("float32"))
-    x = session._encoded["validation"]
+    x = session.encoded["validation"]
     before = np.asarray(model(x))
     path = session.save(tmp_path / "adapted.keras")
 
@@ -157,7 +157,7 @@ def test_bad_lora_requests_change_nothing(cnn_session):
 
 
 def test_adapters_in_a_frozen_block_learn_at_their_blocks_discriminative_rate():
-    from tune_widgets.tuning.rates import variable_factors
+    from tune_widgets.training.layer_rates import variable_factors
 
     inputs = keras.Input((6,), name="values")
     x = keras.layers.Dense(8, name="block1_dense")(inputs)

@@ -15,7 +15,7 @@ def test_application_by_name_with_head_from_the_data(digits):
     session.set_data(digits)
     assert session.model.output.shape[-1] == 10 == len(digits.class_names)
     assert session.layers[-1].name == "head_dense" and session.layers[-1].block == "head"
-    x = session._encoded["train"]
+    x = session.encoded["train"]
     assert x.shape[1:] == (32, 32, 3)  # 8×8 gray digits resized and made RGB
     assert -1.0 <= x.min() and x.max() <= 1.0  # MobileNetV2's own preprocess_input ran
 
@@ -63,7 +63,7 @@ def test_h5_file_user_model_keeps_its_head_until_replaced(digits):
     assert session.runs == []
     session.set_head()  # the advice, followed literally
     assert session.head_mismatch == "" and session.model.output.shape[-1] == 10
-    assert session._encoded["train"].shape[1:] == (64, 64, 1)  # digits resized for the CNN
+    assert session.encoded["train"].shape[1:] == (64, 64, 1)  # digits resized for the CNN
     with pytest.raises(tw.StateError, match="class count"):
         tw.Session().load_model(small_cnn()).set_head(num_classes=None)
     with pytest.raises(tw.ConfigError, match="head has 5 classes but the data has 10"):

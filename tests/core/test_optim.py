@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.optim import build_optimizer, learning_rates
+from tune_widgets.training.optimizers import build_optimizer, learning_rates
 
 
 @pytest.mark.parametrize("value", [0, -1e-3, float("nan"), "fast", None, True])

@@ -6,8 +6,8 @@ import warnings
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.freezing import block_names
-from tune_widgets.snapshot import WeightSnapshot
+from tune_widgets.models.freezing import block_names
+from tune_widgets.models.snapshot import WeightSnapshot
 
 
 @pytest.fixture(scope="module")

@@ -110,7 +110,7 @@ def test_an_error_inside_the_fit_fails_the_run_names_the_stage_and_leaves_the_se
     assert run.status == "failed" and run.error == "ValueError: boom"
     assert not cnn_session.training and cnn_session.progress["status"] == "failed"
 
-    from tune_widgets import cache
+    from tune_widgets.training import cache
 
     def broken(*args, **kwargs):
         raise ValueError("the prefix broke")

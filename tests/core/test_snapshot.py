@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.snapshot import WeightSnapshot
+from tune_widgets.models.snapshot import WeightSnapshot
 from tests.conftest import small_cnn
 
 

@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 import tune_widgets as tw
-from tune_widgets import bucketing
-from tune_widgets.cache import FeatureCache, compute_features, plan_cache
-from tune_widgets.models import input_names
+from tune_widgets.data import bucketing
+from tune_widgets.training.cache import compute_features, plan_cache
+from tune_widgets.models.head import input_names
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_evaluation_reuses_the_cached_prefix_and_equals_an_uncached_one(partial_
     monkeypatch.setattr(bucketing, "infer", lambda model, *a, **k: seen.append(model.name) or infer(model, *a, **k))
     cached = session.evaluate(k=len(session.validation_data))
     assert seen == [f"{session.model.name}_suffix"]  # the prefix did not run again
-    session._feature_cache = FeatureCache()  # forget the features: the whole model runs
+    session.feature_cache.clear()  # forget the features: the whole model runs
     uncached = session.evaluate(k=len(session.validation_data))
     assert seen[-1] == session.model.name
     assert cached.loss == pytest.approx(uncached.loss, abs=1e-5)
@@ -42,10 +42,10 @@ def test_evaluation_reuses_the_cached_prefix_and_equals_an_uncached_one(partial_
 def test_a_weight_change_in_the_frozen_part_invalidates_the_cache(partial_minilm):
     session = partial_minilm
     session.fit(epochs=1)
-    assert session._feature_cache.cached(session.model, session.plan, session._encoded) is not None
+    assert session.feature_cache.cached(session.model, session.plan, session.encoded) is not None
     layer = session.model.get_layer("transformer_layer_0")
     layer.weights[0].assign(layer.weights[0] * 1.01)  # e.g. a restore or a reset, in place
-    assert session._feature_cache.cached(session.model, session.plan, session._encoded) is None
+    assert session.feature_cache.cached(session.model, session.plan, session.encoded) is None
 
 
 def test_bucketed_batches_cover_every_example_once_per_epoch():
@@ -111,16 +111,17 @@ def test_features_spill_to_disk_over_the_budget_and_train_the_same(cnn_session):
     in_memory = cnn_session.fit(epochs=2, seed=7)
     after_memory = cnn_session.model.get_weights()
     cnn_session.model.set_weights(start)
-    cnn_session._feature_cache = FeatureCache(budget=1)  # one byte: everything spills
+    cnn_session.feature_cache.clear()
+    cnn_session.feature_cache.budget = 1  # one byte: everything spills
     spilled = cnn_session.fit(epochs=2, seed=7)
     assert "memory-mapped file" in spilled.config["cache"]["spilled"] and "spilled" not in in_memory.config["cache"]
-    assert isinstance(cnn_session._feature_cache.features[0][0], np.memmap)
+    assert isinstance(cnn_session.feature_cache.features[0][0], np.memmap)
     for a, b in zip(after_memory, cnn_session.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_spilled_hidden_states_equal_in_memory_ones(partial_minilm, tmp_path):
-    from tune_widgets.cache import _memory_mapped
+    from tune_widgets.training.cache import _memory_mapped
 
     plan, _ = plan_cache(partial_minilm.model)
     inputs = bucketing.as_inputs(partial_minilm._encoded["train"], input_names(plan.prefix))

@@ -1,7 +1,7 @@
 import keras_hub
 import numpy as np
 
-from tune_widgets.text import Tokenizer
+from tune_widgets.data.tokenizer import Tokenizer
 
 TEXTS = [
     "Héllo wörld, café crème!",

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.optim import USED_BY, build_optimizer
-from tune_widgets.snapshot import WeightSnapshot
+from tune_widgets.training.optimizers import USED_BY, build_optimizer
+from tune_widgets.models.snapshot import WeightSnapshot
 from tune_widgets.training import Callback
 from tune_widgets.tuning import unfreezing
 

@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 
-from tune_widgets.snapshot import WeightSnapshot
+from tune_widgets.models.snapshot import WeightSnapshot
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

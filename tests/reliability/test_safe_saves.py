@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import tune_widgets as tw
-from tune_widgets import saving
+from tune_widgets.saving import model_files as saving
 from tests.reliability.session_state import assert_unchanged, observable_state
 
 pytestmark = pytest.mark.reliability

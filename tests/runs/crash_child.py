@@ -21,10 +21,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tune_widgets as tw  # noqa: E402
-from tune_widgets.runs import store  # noqa: E402
+from tune_widgets.runs import store, writer  # noqa: E402
 from tune_widgets.training import Callback  # noqa: E402
 
-store.CHEAP_SAVE = float("inf")  # save the weights at every epoch end, however long a save takes here
+writer.CHEAP_SAVE = float("inf")  # save the weights at every epoch end, however long a save takes here
 
 
 class Reference(Callback):
@@ -41,7 +41,7 @@ class Reference(Callback):
 
 
 if mode == "mid-write":
-    real_fsync, saves = store.fsync, []
+    real_fsync, saves = writer.fsync, []
 
     def fsync_then_crash(path):
         real_fsync(path)
@@ -50,7 +50,7 @@ if mode == "mid-write":
             if len(saves) == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    store.fsync = fsync_then_crash
+    writer.fsync = fsync_then_crash
 
 keras.utils.set_random_seed(0)
 session = tw.Session()

@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tune_widgets as tw  # noqa: E402
-from tune_widgets import bucketing  # noqa: E402
+from tune_widgets.data import bucketing  # noqa: E402
 
 distributed_passes = []
 whole_pass = bucketing._distributed

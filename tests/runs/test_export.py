@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.runs import describe
+from tune_widgets.runs import config as describe
+from tune_widgets.runs.config import run_config
 from tune_widgets.runs.export import script
-from tune_widgets.snapshot import WeightSnapshot
+from tune_widgets.models.snapshot import WeightSnapshot
 from tests.runs.conftest import child_env
 
 # The script runs with tune_widgets made unimportable: it must stand alone.
@@ -40,7 +41,7 @@ def test_an_exported_script_trains_as_the_session_did(file_session, digits, tmp_
         np.testing.assert_allclose(history[metric], [row[metric] for row in run.epochs], rtol=1e-3, err_msg=metric)
     # The same model, to float noise (a bias before BatchNorm gets no gradient but Adam's
     # normalised noise, so weights are compared through what they compute).
-    x = file_session._encoded["validation"]
+    x = file_session.encoded["validation"]
     ours = file_session.model.predict(x, verbose=0)
     file_session.model.load_weights(tmp_path / "trained.weights.h5")  # plain Keras' file, read by the toolkit
     np.testing.assert_allclose(file_session.model.predict(x, verbose=0), ours, atol=5e-4)
@@ -68,7 +69,7 @@ def test_a_script_rebuilds_the_sessions_model_inputs_and_frozen_behaviour(source
 
     encode = exported["encoder"]()
     x = encode(session.train_data.examples[:8], model)
-    expected = session._encoded["train"]
+    expected = session.encoded["train"]
     if isinstance(x, dict):
         assert all(np.array_equal(x[name], expected[name][:8]) for name in expected)
     else:
@@ -83,7 +84,7 @@ def test_a_script_rebuilds_the_sessions_model_inputs_and_frozen_behaviour(source
 
 
 def test_user_strings_enter_the_script_only_as_literals(file_session, tmp_path):
-    config = file_session._config(2, 32, 0)
+    config = run_config(file_session, 2, 32, 0)
     hostile = ['a"b', "c'd\nprint('escaped')", '"""', "\\", "{x}", "é ✓"]
     config = {**config, "class_names": hostile[:4], "frozen": hostile, "model": f"/tmp/{hostile[1]}{hostile[2]}.keras",
               "backbone": {**config["backbone"], "features": hostile[0]}}

@@ -11,7 +11,7 @@ import pytest
 
 import tune_widgets as tw
 from tune_widgets.runs.store import read_metrics, weights_marks
-from tune_widgets.snapshot import WeightSnapshot
+from tune_widgets.models.snapshot import WeightSnapshot
 from tune_widgets.training import Callback
 
 
@@ -88,17 +88,17 @@ class ValidationLosses(Callback):
 
 
 def test_slow_saves_are_spaced_out_and_a_best_epoch_between_them_is_kept(file_session, runs_dir, monkeypatch):
-    from tune_widgets.runs import store
+    from tune_widgets.runs import writer
 
-    monkeypatch.setattr(store, "CHEAP_SAVE", 0.0)
-    monkeypatch.setattr(store, "SAVE_TIME_SHARE", 1e-9)  # as if saving took forever: only the fit's end saves
-    real_save, saves = store.save_weights, []
+    monkeypatch.setattr(writer, "CHEAP_SAVE", 0.0)
+    monkeypatch.setattr(writer, "SAVE_TIME_SHARE", 1e-9)  # as if saving took forever: only the fit's end saves
+    real_save, saves = writer.save_weights, []
 
     def spy(model, path, marks, also=None):
         saves.append((path.name, marks["epochs"], also is not None))
         return real_save(model, path, marks, also)
 
-    monkeypatch.setattr(store, "save_weights", spy)
+    monkeypatch.setattr(writer, "save_weights", spy)
     snapshots = Snapshots(file_session)
     run = file_session.fit(epochs=4, seed=0, callbacks=[snapshots, ValidationLosses(2.0, 1.0, 3.0, 4.0)])
     assert saves == [("last.weights.h5", 4, False), ("best.weights.h5", 2, False)]
@@ -261,11 +261,11 @@ def test_lora_and_regression_runs_are_restored_and_train_on(cnn_file, digits, ru
     session = tw.Session(runs_dir=runs_dir).load_model(cnn_file, head=tw.HeadSpec(dropout=0.0)).set_data(digits)
     session.freeze_to("pool").add_lora("head_dense", rank=2)  # only the head's adapters and bias train
     adapted = session.fit(epochs=1)
-    values = session.model.predict(session._encoded["validation"], verbose=0)
+    values = session.model.predict(session.encoded["validation"], verbose=0)
 
     restored = tw.Session(runs_dir=runs_dir).load_run(adapted.run_id)
     assert restored.lora.paths == ("head_dense",) and restored.plan == session.plan
-    np.testing.assert_allclose(restored.model.predict(session._encoded["validation"], verbose=0), values, atol=1e-6)
+    np.testing.assert_allclose(restored.model.predict(session.encoded["validation"], verbose=0), values, atol=1e-6)
     head = restored.model.get_layer("head_dense")
     assert np.abs(np.array(head.lora_kernel_a)).max() > 0  # Keras loads adapters as zeros: A starts afresh
     restored.set_data(digits)

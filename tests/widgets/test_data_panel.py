@@ -8,9 +8,8 @@ import pytest
 from PIL import Image
 
 import tune_widgets as tw
-from tune_widgets.snapshot import WeightSnapshot
-from tune_widgets.widgets import (Dashboard, DataPanel, EvaluationPanel, ModelPanel, OptimizerPanel, TrainingPanel,
-                                  TuningPanel)
+from tune_widgets.models.snapshot import WeightSnapshot
+from tune_widgets.widgets import Dashboard, DataPanel, EvaluationPanel, ModelPanel, OptimizerPanel, TrainingPanel, TuningPanel
 from tune_widgets.widgets import data_panel as choices
 from tune_widgets.widgets import model_panel
 

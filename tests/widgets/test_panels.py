@@ -149,7 +149,7 @@ def test_dashboard_holds_every_panel_and_three_figures(cnn_session):
 
 
 def test_long_runs_send_a_bounded_number_of_chart_points(cnn_session):
-    from tune_widgets.training import RunRecord
+    from tune_widgets import RunRecord
     from tune_widgets.widgets.training_panel import MAX_POINTS
 
     panel = TrainingPanel(cnn_session)

@@ -4,7 +4,7 @@ import pytest
 
 import tune_widgets as tw
 from tune_widgets.runs import config_diff, overlay
-from tune_widgets.snapshot import WeightSnapshot
+from tune_widgets.models.snapshot import WeightSnapshot
 from tune_widgets.widgets import RunsPanel
 
 pytestmark = pytest.mark.runs

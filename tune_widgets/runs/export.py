@@ -18,8 +18,11 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError, StateError
-from ..optim import Schedule
-from ..tuning.rates import LayerRates
+from ..models.task import task_named
+from ..training.optimizers import Schedule
+from ..training.layer_rates import LayerRates
+from .config import run_config
+from .record import RunRecord
 from .resume import IN_MEMORY
 
 DATA_FORMS = {
@@ -44,9 +47,9 @@ def script(config, data=None, run_id=None):
     """The script's source for a run's `config` (see the module docstring). `data`: the default
     data path written into it (the script also takes --data); `run_id` names the run."""
     spec = config["backbone"]
-    if config.get("task", "classification") != "classification":
-        raise StateError("A run on regression targets cannot be exported yet: the script trains a classifier "
-                         "(sparse cross-entropy on class numbers).")
+    refusal = task_named(config.get("task")).export_refusal
+    if refusal:
+        raise StateError(refusal)
     if config.get("lora"):
         raise StateError("A run with LoRA adapters cannot be exported yet: the script adds none. Its weights "
                          "(adapters merged in, as Keras saves them) still load into the script's model with --weights.")
@@ -356,7 +359,7 @@ def _schedule_code():
 
 
 def _rates_code(optimizer):
-    """tune-widgets' per-layer rate mixin (tuning/rates.py), and the optimizer class it makes."""
+    """tune-widgets' per-layer rate mixin (training/layer_rates.py), and the optimizer class it makes."""
     base = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}[optimizer["optimizer"]]
     return (inspect.getsource(LayerRates).rstrip() + f"\n\n\nclass LayerRate{base}(LayerRates, keras.optimizers.{base}):\n"
             f'    """{base} with a rate per layer: LAYER_FACTORS scales each layer\'s updates."""\n')
@@ -444,3 +447,26 @@ def main(argv=None):
 if __name__ == "__main__":
     main()
 '''
+
+
+def export_script(session, path, run=None, *, data=None, epochs=None):
+    """Write a standalone Python script (plain Keras, KerasHub, transformers) that rebuilds
+    a run's model, head, freeze plan and optimizer and trains it (see the module docstring).
+
+    run: a run id or RunRecord; None exports the session as it is now, for `epochs` (by
+    default the latest run's). data: the data path written into the script (it also takes
+    --data). `Session.export_script` is this function.
+    """
+    if run is None:
+        session.require_model()
+        if session.train_data is None:
+            raise StateError("There is no training data: call set_data(...) first, or export a run.")
+        latest = session.runs[-1].config if session.runs else {}
+        config = run_config(session, epochs or latest.get("epochs", 1), session.batch_size, latest.get("seed"))
+        return write_script(path, config, data=data)
+    run_id = run.run_id if isinstance(run, RunRecord) else run
+    record = next((r for r in session.runs if r.run_id == run_id), None)
+    if record is not None:
+        return write_script(path, record.config, data=data, run_id=run_id)
+    stored = session.run_store.open(run)
+    return write_script(path, stored.config, data=data, run_id=stored.run_id)

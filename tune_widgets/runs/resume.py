@@ -5,14 +5,16 @@ import dataclasses
 
 import keras
 
-from .. import saving
+from ..saving import model_files as saving
 from ..errors import ConfigError, ModelSourceError, RunError
-from ..freezing import FreezePlan, layer_table
-from ..models import HeadSpec, build_classifier, load_backbone
-from ..optim import OptimizerSpec
-from ..snapshot import WeightSnapshot
-from ..tuning import lora
-from .describe import signature
+from ..models.freezing import FreezePlan, layer_table
+from ..models.backbone import load_backbone
+from ..models.head import HeadSpec, build_classifier
+from ..models.task import task_named
+from ..training.optimizers import OptimizerSpec
+from ..models.snapshot import WeightSnapshot
+from ..models import lora
+from .config import signature
 from .store import weights_marks
 
 IN_MEMORY = "in-memory model"
@@ -47,8 +49,8 @@ def restore(stored, which="last", *, backbone=None, model=None, head=None, keep_
         wanted_head, keep = HeadSpec(**config["head"]), bool(spec["keep_head"])
         optimizer = OptimizerSpec(**config["optimizer"])
         frozen, source, adapters = list(config["frozen"]), config["model"], list(config.get("lora") or ())
-        task = config.get("task", "classification")
-        outputs = 1 if task == "regression" else len(config["class_names"])
+        task = task_named(config.get("task"))
+        outputs = task.outputs(config["class_names"])
     except (KeyError, TypeError, ConfigError) as error:
         raise RunError(f"{stored.folder / 'config.json'} lacks or garbles {error}: this run cannot be restored.") from None
     same_source = backbone is not None and backbone.source == source

@@ -21,7 +21,6 @@ JSON is strict: a NaN or infinite metric is written as null.
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import shutil
 import socket
@@ -32,18 +31,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..atomic import TEMPORARY, atomic_path, fsync, fsync_folder, temporary_path
-from ..errors import RunError, TuneWidgetsWarning
-from ..snapshot import WeightSnapshot
-from ..training import Callback, RunRecord, thinned
-from .describe import signature
+from ..errors import RunError, StateError, TuneWidgetsWarning
+from ..saving.atomic import TEMPORARY
+from .folder import FORMAT, config_file, read_json, status_file, write_json  # noqa: F401 (FORMAT: the store's format)
+from .record import RunRecord
+from .writer import RunWriter
 
-FORMAT = 1
-BATCH_ROWS_PER_EPOCH = 50  # batch rows kept per epoch on disk (evenly spaced, the last included)
-BEST = "val_loss"  # lower is better
-SAVE_TIME_SHARE = 0.1  # weight saves may take this share of the training time (see RunWriter)
-CHEAP_SAVE = 0.05  # seconds: a save this quick happens at every epoch end
-WRITE_SPEED = 200e6  # bytes a second: a save's cost guessed from the model's size, until one is timed
 LIVE = ("running",)
 RUNS_DIR_VARIABLE = "TUNE_WIDGETS_RUNS_DIR"
 WEIGHTLESS = {"lr_find": "an LR finder sweep, whose weights were put back when it ended"}  # purposes keeping no weights
@@ -54,37 +47,14 @@ def default_runs_dir():
     return Path(os.environ.get(RUNS_DIR_VARIABLE) or "tune_runs").absolute()
 
 
-def write_json(path, value):
-    with atomic_path(path) as temporary:
-        temporary.write_text(dumps(value, indent=1))
-
-
-def dumps(value, **kwargs):
-    """Strict JSON: NaN and infinities become null (json.dumps would write invalid tokens)."""
-    return json.dumps(plain(value), allow_nan=False, **kwargs)
-
-
-def plain(value):
-    """`value` with numpy scalars made Python ones and non-finite floats made None."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def read_json(path):
+def default_store():
+    """The store of `default_runs_dir()`; where that cannot be written (a read-only folder),
+    runs stay in memory with a warning rather than the session failing to start."""
     try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as error:
-        raise RunError(f"{path} is damaged ({type(error).__name__}: {error}): this run cannot be read. "
-                       f"Its other files are untouched; delete the folder if it is of no use.") from None
+        return RunStore(default_runs_dir())
+    except RunError as error:
+        warnings.warn(f"{error} Runs are kept in memory only.", TuneWidgetsWarning, stacklevel=3)
+        return RunStore(None)
 
 
 # ---- the store ---------------------------------------------------------------------------------
@@ -202,16 +172,6 @@ def _check_writable(root):
             f"Runs cannot be written to {root}: {existing} {why}. Pass Session(runs_dir=...) a "
             f"writable folder, or runs_dir=None to keep runs in memory only."
         )
-
-
-def config_file(run):
-    return {"format": FORMAT, "run_id": run.run_id, "started_at": run.started_at,
-            "total_steps": run.total_steps, "config": run.config}
-
-
-def status_file(run, **extra):
-    return {"status": run.status, "error": run.error, "epochs": len(run.epochs), "duration": run.duration,
-            "pid": os.getpid(), "host": socket.gethostname(), "updated_at": time.time(), **extra}
 
 
 def _read_status(folder):
@@ -361,174 +321,16 @@ def _alive(pid, host):
 
 # ---- writing a run as it trains ----------------------------------------------------------------
 
-class RunWriter(Callback):
-    """Writes the run into its folder as it trains: at each epoch end its metrics and status, and
-    its weights whenever saving them keeps within SAVE_TIME_SHARE of the training time.
 
-    A small model's weights are saved every epoch. A large one's (MiniLM: 90 MB, about a second)
-    would cost more than a cached epoch, so they are spaced out; a best epoch in between is kept
-    in memory (its unfrozen layers: frozen ones cannot change during a fit) and written with the
-    next save. The fit's end always saves. `model` is the session's whole model: with the
-    feature cache the fit trains only its suffix, whose weights file would be laid out otherwise.
-    """
-
-    order = 20  # after the Recorder (10), which has put the epoch's row into the run record
-
-    def __init__(self, folder, model, tensorboard=False, keep_weights=True):
-        super().__init__()
-        self.folder, self.whole, self.keep_weights = Path(folder), model, keep_weights
-        self.signature = signature(model)
-        self.written = 0  # batch rows of the run record already written
-        self.saved_step = 0
-        self.best, self.best_marks, self.pending_best = math.inf, None, None
-        self.save_seconds = sum(np.dtype(v.dtype).itemsize * math.prod(v.shape) for v in model.weights) / WRITE_SPEED
-        self.tensorboard = TensorBoardLog(self.folder / "tensorboard") if tensorboard else None
-
-    def on_train_begin(self, logs=None):
-        write_json(self.folder / "config.json", config_file(self.trainer.run))  # now with the cache decision
-        self.last_save = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        run = self.trainer.run
-        self._append(run, run.epochs[-1] if run.epochs else None)
-        row = run.epochs[-1] if run.epochs else {}
-        score = row.get(BEST)
-        improved = isinstance(score, float) and math.isfinite(score) and score < self.best
-        if improved:
-            self.best, self.best_marks = score, self._marks(run)
-        if self.keep_weights and self._due():
-            self._save(run, best_too=improved)
-        elif self.keep_weights and improved:
-            self.pending_best = WeightSnapshot.of_training_layers(self.whole)
-        self._status(run)
-
-    def on_train_end(self, logs=None):
-        run = self.trainer.run
-        if len(run.batches) > self.written:  # stopped inside an epoch
-            self._append(run, None)
-        if self.keep_weights and (self.saved_step != len(run.batches) or self.pending_best is not None):
-            self._save(run, best_too=False)
-        self._status(run)
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-
-    def _due(self):
-        return self.save_seconds <= CHEAP_SAVE or time.perf_counter() - self.last_save >= self.save_seconds / SAVE_TIME_SHARE
-
-    def _marks(self, run):
-        return {"step": len(run.batches), "epochs": len(run.epochs), "signature": self.signature, "run_id": run.run_id}
-
-    def _append(self, run, epoch_row):
-        step = len(run.batches)
-        rows = [{"type": "batch", **run.batches[self.written + i]}
-                for i in thinned(step - self.written, BATCH_ROWS_PER_EPOCH)]
-        if epoch_row is not None:
-            rows.append({"type": "epoch", "step": step, **epoch_row})
-        append_lines(self.folder / "metrics.jsonl", rows)
-        if self.tensorboard is not None:
-            self.tensorboard.write(rows)
-        self.written = step
-
-    def _save(self, run, best_too):
-        """last.weights.h5 now (and best.weights.h5 with it when this is the best epoch), then a
-        best epoch kept in memory, put back into the model just long enough to write it."""
-        started = time.perf_counter()
-        if self.pending_best is not None and self.best_marks["step"] == len(run.batches):
-            best_too, self.pending_best = True, None  # the best epoch is the current state: one file, two names
-        save_weights(self.whole, self.folder / "last.weights.h5", self._marks(run),
-                     also=self.folder / "best.weights.h5" if best_too else None)
-        if self.pending_best is not None and not best_too:
-            now = WeightSnapshot.of_training_layers(self.whole)
-            self.pending_best.restore(self.whole)
-            try:
-                save_weights(self.whole, self.folder / "best.weights.h5", self.best_marks)
-            finally:
-                now.restore(self.whole)
-        self.pending_best = None
-        self.saved_step = len(run.batches)
-        self.last_save = time.perf_counter()
-        self.save_seconds = self.last_save - started
-
-    def _status(self, run):
-        best = None if self.best_marks is None else {
-            "epoch": self.best_marks["epochs"] - 1, BEST: self.best,
-            **_validation(run.epochs, self.best_marks["epochs"] - 1)}
-        run.duration = time.perf_counter() - self.trainer.started
-        write_json(self.folder / "status.json", status_file(run, step=self.saved_step, best=best))
-
-
-def _validation(epochs, epoch):
-    row = next((r for r in epochs if r.get("epoch") == epoch), {})
-    return {k: v for k, v in row.items() if k.startswith("val_") and k != BEST}
-
-
-def append_lines(path, rows):
-    """Append JSON lines and fsync them: on disk before the weights that follow them."""
-    text = "".join(dumps(row) + "\n" for row in rows)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def save_weights(model, path, marks, also=None):
-    """`model.save_weights` to `path` atomically, marked with `marks`; `also`, when given, gets
-    the same file (a hard link where the file system allows, else a copy)."""
-    path = Path(path)
-    temporary = temporary_path(path)
-    copies = []
-    try:
-        model.save_weights(temporary)
-        with h5py.File(temporary, "r+") as handle:
-            for key, value in marks.items():
-                handle.attrs[f"tune_widgets_{key}"] = value
-        fsync(temporary)
-        if also is not None:
-            copy = temporary_path(also)
-            copies.append(copy)
-            try:
-                os.link(temporary, copy)
-            except OSError:
-                shutil.copyfile(temporary, copy)
-                fsync(copy)
-        os.replace(temporary, path)  # last first: a crash between the two keeps the history's match
-        for copy in copies:
-            os.replace(copy, also)
-    except BaseException:
-        for leftover in (temporary, *copies):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-        raise
-    fsync_folder(path.parent)
-
-
-class TensorBoardLog:
-    """TensorBoard event files for a run: train/ and validation/ writers, as Keras lays them out
-    (so `val_loss` draws over `loss` as "epoch_loss"). Written with TensorFlow alone: viewing
-    them takes the tensorboard package, writing them does not."""
-
-    def __init__(self, folder):
-        import tensorflow as tf
-        from tensorflow.core.framework import summary_pb2
-
-        self.tf = tf
-        self.scalar = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-        self.writers = {part: tf.summary.create_file_writer(str(folder / part)) for part in ("train", "validation")}
-
-    def write(self, rows):
-        for row in rows:
-            kind, step = row["type"], row["step"] if row["type"] == "batch" else row["epoch"] + 1
-            for key, value in row.items():
-                if key in ("type", "step", "epoch", "time", "seconds") or not isinstance(value, (int, float)):
-                    continue
-                part = "validation" if key.startswith("val_") else "train"
-                name = key[4:] if part == "validation" else key
-                with self.writers[part].as_default():
-                    self.tf.summary.write(f"{kind}_{name}", self.tf.constant(float(value)), step=step,
-                                          metadata=self.scalar)
-        for writer in self.writers.values():
-            writer.flush()
-
-    def close(self):
-        for writer in self.writers.values():
-            writer.close()
+def delete_run(session, run):
+    """Delete a run (its id or RunRecord): its folder and its record. `Session.delete_run` is
+    this function."""
+    run_id = run.run_id if isinstance(run, RunRecord) else run
+    record = next((r for r in session.runs if r.run_id == run_id), None)
+    if record is None:
+        raise StateError(f"There is no run {run_id!r} in this session.")
+    if record.status == "running":
+        raise StateError(f"Run {run_id} is still training: stop it before deleting it.")
+    session.run_store.delete(run_id)
+    session.runs = [r for r in session.runs if r is not record]
+    return session

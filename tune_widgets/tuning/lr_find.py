@@ -19,9 +19,9 @@ import math
 import keras
 
 from ..errors import ConfigError
-from ..snapshot import WeightSnapshot
-from ..training import Callback
-from .. import jobs
+from ..models.snapshot import WeightSnapshot
+from ..training import jobs
+from ..training.callbacks import Callback, Order
 
 MAX_STEPS = 500
 
@@ -71,7 +71,7 @@ class LRFinder(Callback):
     """The sweep, as a training callback. `model` is the whole model whose weights are put
     back after the fit (the fit itself may train only the suffix over cached features)."""
 
-    order = 20
+    order = Order.LR_FINDER
 
     def __init__(self, model, start, end, steps, divergence=4.0):
         super().__init__()
@@ -151,7 +151,12 @@ def check(start, end, steps, divergence):
 
 def find_lr(session, start=1e-7, end=10.0, steps=None, *, divergence=4.0, batch_size=None, seed=None,
             background=False, cache="auto"):
-    """Run the sweep on `session` (see `Session.find_lr`); the result, or a Future of it."""
+    """The LR finder: train `steps` batches (default: ten epochs' worth, 20 to 100) at rates
+    growing exponentially from `start` to `end`, stop once the smoothed loss passes
+    `divergence` × its minimum, then put the weights back bit for bit. Returns an
+    LRFinderResult (rates, losses, suggestion by fastai's valley rule), or a Future of it with
+    background=True, and keeps it in `session.lr_finder`. The sweep is a run with
+    config["purpose"] == "lr_find". `Session.find_lr` is this function."""
     batch_size = session.check_ready(batch_size)
     model = session.model
     steps = default_steps(len(session.train_data), batch_size) if steps is None else steps

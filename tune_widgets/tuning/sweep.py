@@ -13,10 +13,12 @@ import statistics
 import uuid
 
 from ..errors import ConfigError, LayerSelectionError
-from ..snapshot import WeightSnapshot
+from ..models.task import task_named
+from ..models.snapshot import WeightSnapshot
 from ..validation import whole_number
-from .. import jobs
+from ..training import jobs
 from .groups import describe, frozen_below_top, groups
+from .phases import run_phases
 
 DEFAULT_POINTS = 4
 
@@ -99,12 +101,16 @@ def cut_points(session, points):
 
 def sweep_freeze(session, points=None, epochs=1, *, metric=None, batch_size=None, seed=0,
                  background=False):
-    """Run the sweep on `session` (see `Session.sweep_freeze`): a SweepResult, or a Future of it.
-    metric=None: "val_accuracy", or for regression "val_loss" (the MSE)."""
+    """A short run per freeze cut point (default: head only, then the top one, two and three
+    blocks; or freeze_to selectors), each from the same starting weights, which are put back
+    afterwards with the plan. Returns a SweepResult (a Future of it with background=True), also
+    kept (growing) in `session.freeze_sweep`; apply its best plan with
+    `set_frozen(result.best.frozen)`. metric=None compares the task's own: "val_accuracy", or
+    "val_loss" (the MSE) for regression. `Session.sweep_freeze` is this function."""
     batch_size = session.check_ready(batch_size)
     epochs = whole_number("sweep_freeze: epochs", epochs)
     if metric is None:
-        metric = "val_loss" if session.task == "regression" else "val_accuracy"
+        metric = task_named(session.task).sweep_metric
     if not isinstance(metric, str) or not metric:
         raise ConfigError(f"sweep_freeze: metric must be a metric's name like 'val_accuracy', got {metric!r}.")
     cuts = cut_points(session, points)
@@ -115,18 +121,20 @@ def sweep_freeze(session, points=None, epochs=1, *, metric=None, batch_size=None
         start = WeightSnapshot.of(model)
         result, ended = SweepResult(metric, (), len(cuts)), "failed"
         session.freeze_sweep = result
+
+        def fit_point(index, cut):
+            nonlocal result
+            label, frozen = cut
+            start.restore(model)
+            session.set_frozen(frozen)
+            tags = {"purpose": "sweep", "sweep": {"id": sweep_id, "index": index, "count": len(cuts), "label": label}}
+            run = session.fit(epochs, batch_size, seed=seed, tags=tags)
+            result = dataclasses.replace(result, points=(*result.points, measure(session, run, label, frozen, metric)))
+            session.freeze_sweep = result
+            return run
+
         try:
-            for index, (label, frozen) in enumerate(cuts):
-                if session.stop_requested:
-                    break
-                start.restore(model)
-                session.set_frozen(frozen)
-                tags = {"purpose": "sweep", "sweep": {"id": sweep_id, "index": index, "count": len(cuts), "label": label}}
-                run = session.fit(epochs, batch_size, seed=seed, tags=tags)
-                result = dataclasses.replace(result, points=(*result.points, measure(session, run, label, frozen, metric)))
-                session.freeze_sweep = result
-                if run.status != "completed":
-                    break
+            run_phases(session, cuts, fit_point)
             done = len(result.points) == len(cuts) and all(p.status == "completed" for p in result.points)
             ended = "completed" if done else "stopped"
         finally:

@@ -22,8 +22,9 @@ import uuid
 
 from ..errors import ConfigError
 from ..validation import whole_number
-from .. import jobs
+from ..training import jobs
 from .groups import describe, frozen_below_top, groups
+from .phases import run_phases
 from .rates import spread
 
 MODES = ("all", "gradual")
@@ -68,27 +69,27 @@ def phases(layers, spec, epochs, frozen_epochs, unfreeze="all", learning_rate=No
 
 def fine_tune(session, epochs=1, frozen_epochs=1, *, unfreeze="all", learning_rate=None, lowest=0.01,
               batch_size=None, seed=None, callbacks=(), background=False):
-    """Run the phases on `session` (see `Session.fine_tune`): the runs, or a Future of them."""
+    """fastai's fine_tune: `frozen_epochs` with everything below the head frozen, then
+    `epochs` with the body unfrozen at half the rate, spread by `lowest` (see set_rates).
+    unfreeze="gradual" unfreezes one block per epoch from the top instead. One run per
+    phase, marked config["phase"]; the optimizer spec is put back afterwards. Returns the runs
+    (a Future of them with background=True). `Session.fine_tune` is this function."""
     batch_size = session.check_ready(batch_size)
     planned = phases(session.layers, session.optimizer, epochs, frozen_epochs, unfreeze, learning_rate, lowest)
     group = uuid.uuid4().hex[:8]
 
+    def fit_phase(index, phase):
+        session.set_frozen(phase.frozen)
+        session.set_optimizer(phase.spec)
+        tags = {"phase": {"tool": "fine_tune", "group": group, "index": index, "count": len(planned),
+                          "name": phase.name}}
+        return session.fit(phase.epochs, batch_size, callbacks=list(callbacks), seed=seed, tags=tags)
+
     def job():
-        original, runs = session.optimizer, []
+        original = session.optimizer
         try:
-            for index, phase in enumerate(planned):
-                if session.stop_requested:
-                    break
-                session.set_frozen(phase.frozen)
-                session.set_optimizer(phase.spec)
-                tags = {"phase": {"tool": "fine_tune", "group": group, "index": index, "count": len(planned),
-                                  "name": phase.name}}
-                run = session.fit(phase.epochs, batch_size, callbacks=list(callbacks), seed=seed, tags=tags)
-                runs.append(run)
-                if run.status != "completed":
-                    break
+            return run_phases(session, planned, fit_phase)
         finally:
             session.set_optimizer(original)
-        return runs
 
     return jobs.run(job, background, "fine-tune")

@@ -17,8 +17,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import numpy as np
 
-from .. import datasets, files
-from ..data import LABEL_COLUMNS, TEXT_COLUMNS
+from ..data import LABEL_COLUMNS, TEXT_COLUMNS, datasets, read_images, readers
 from ..errors import ConfigError, DataError
 from .base import Panel, labelled
 from .render import bar_chart, example_html
@@ -155,7 +154,7 @@ class DataPanel(Panel):
             have = f"Only class {next(iter(self._pictures))!r} has pictures" if self._pictures else "There are no pictures yet"
             raise ConfigError(f"{have}: name a class and add its pictures, for at least two classes.")
         shown = ", ".join(f"{name!r}: [{len(items)} pictures]" for name, items in self._pictures.items())
-        return files.read_images(self._pictures), {}, f"tw.read_images({{{shown}}})"
+        return read_images(self._pictures), {}, f"tw.read_images({{{shown}}})"
 
     def _columns(self):
         if not self.text_column.options:
@@ -185,7 +184,7 @@ class DataPanel(Panel):
     def _read_path_columns(self):
         path = self.path.value.strip()
         if path.lower().endswith(".csv"):
-            self._offer_columns(files.read_csv(path))
+            self._offer_columns(readers.read_csv(path))
         self._show_fields()
 
     def _csv_uploaded(self, change):
@@ -193,7 +192,7 @@ class DataPanel(Panel):
             return
         upload = change["new"][0]
         self._frame, self._upload_name = None, upload["name"]
-        self._frame = self.attempt(files.read_csv, upload["content"], name=upload["name"])
+        self._frame = self.attempt(readers.read_csv, upload["content"], name=upload["name"])
         if self._frame is not None:
             self._offer_columns(self._frame)
 
@@ -223,7 +222,7 @@ class DataPanel(Panel):
         name = class_name.strip()
         if not name:
             raise ConfigError("Name the class first (e.g. cat), then add its pictures.")
-        files.decode_images({name: pictures})  # an unreadable picture is refused now, by name
+        readers.decode_images({name: pictures})  # an unreadable picture is refused now, by name
         self._pictures[name] = [*self._pictures.get(name, []), *pictures]
         self._show_pending()
 
@@ -242,7 +241,7 @@ class DataPanel(Panel):
 
     def _batch_size_changed(self, change):
         if change["new"] >= 1:
-            self.session.batch_size = change["new"]
+            self.session.set_batch_size(change["new"])
 
     def _follow_settings(self, change):
         """Show the split settings the session's data was set with, from here or from a cell."""
@@ -264,7 +263,7 @@ class DataPanel(Panel):
                                   "and click Use this data.</i>")
             self.chart.value = self.sample.value = ""
             return
-        if train.task == "regression":
+        if train.class_names is None:  # regression targets
             self._show_targets(train, held)
             return
         held_counts = held.class_counts if held is not None else np.zeros(len(train.class_names), int)

@@ -8,9 +8,9 @@ import html
 
 import ipywidgets as widgets
 
-from ..datasets import minilm_folder, mobilenetv2_file
+from ..data.datasets import minilm_folder, mobilenetv2_file
 from ..errors import ConfigError
-from ..models import APPLICATION_NAMES
+from ..models.backbone import APPLICATION_NAMES
 from .base import Panel, labelled
 
 SHIPPED_MINILM = "MiniLM-L6 (shipped checkpoint)"

@@ -4,7 +4,7 @@ rate spread across layer groups, and the LR finder (Find LR, its chart, Use this
 import ipywidgets as widgets
 
 from ..errors import ConfigError
-from ..optim import OPTIMIZERS, SCHEDULES, learning_rates
+from ..training.optimizers import OPTIMIZERS, SCHEDULES, learning_rates
 from ..tuning.rates import lowest_factor
 from .base import Panel, labelled
 from .tuning_charts import lr_finder_chart

@@ -13,7 +13,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..training import thinned
+from ..models.task import task_named
+from ..runs.record import thinned
 from .base import Panel, labelled
 
 SMOOTHING = 0.9  # exponential moving average of the batch loss, debiased like fastai's
@@ -83,7 +84,7 @@ class TrainingPanel(Panel):
 
     def _batch_size_changed(self, change):
         if change["new"] >= 1:
-            self.session.batch_size = change["new"]
+            self.session.set_batch_size(change["new"])
 
     def start_over(self):
         """The Reset button: `session.reset()`, and how long it took."""
@@ -129,7 +130,7 @@ class TrainingPanel(Panel):
             self._drawn, self._drawn_epochs, self._ema, self._steps, self._smoothed = 0, 0, 0.0, [], []
             for trace in self.chart.data:
                 trace.x, trace.y = [], []
-            self._metric = "mae" if self.session.task == "regression" else "accuracy"
+            self._metric = task_named(self.session.task).chart_metric
             label = {"mae": "MAE", "accuracy": "accuracy"}[self._metric]
             self.chart.data[3].name, self.chart.data[4].name = f"train {label}", f"validation {label}"
 

@@ -1,7 +1,7 @@
 """Labelled data from whatever the user has, split and encoded for a model.
 
 `labelled(...)` turns arrays, lists of strings, a pandas DataFrame, a CSV file, a
-`tf.data.Dataset` or a folder of images (one subfolder per class, read by `files.py`) into
+`tf.data.Dataset` or a folder of images (one subfolder per class, read by `readers.py`) into
 `LabelledData`: raw examples, integer labels and the class names, or, for regression, numeric
 targets. `encode` turns raw examples into what a backbone takes.
 """
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
-from .errors import DataError
-from .validation import label_names, screen_rows
+from . import readers
+from ..errors import DataError
+from ..validation import label_names, screen_rows
 
 TEXT_COLUMNS = ("text", "sentence", "review", "tweet", "content")
 LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment", "y")
-TASKS = ("auto", "classification", "regression")
+TASKS = {"auto": None, "classification": False, "regression": True}  # task= → labels are targets (None: they say)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -71,16 +71,16 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
     with fractions, classification otherwise.
     """
     if task not in TASKS:
-        raise DataError(f"task must be one of {TASKS}, got {task!r}.")
+        raise DataError(f"task must be one of {tuple(TASKS)}, got {task!r}.")
     if isinstance(data, LabelledData):
         if task != "auto" and task != data.task:
             raise DataError(f"This LabelledData holds {data.task} labels, not {task}: build it from "
                             f"examples and labels with task={task!r}.")
         return data
     if isinstance(data, (str, os.PathLike)) and Path(data).suffix.lower() == ".csv":
-        data = files.read_csv(data)
+        data = readers.read_csv(data)
     if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
-        data, labels, found = files.decode_images(files.image_folder(data))
+        data, labels, found = readers.decode_images(readers.image_folder(data))
         class_names = class_names or found
     elif _is_dataframe(data):
         data, labels = _from_dataframe(data, labels, text_column, label_column)
@@ -99,8 +99,8 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
     if len(data) == 0:
         raise DataError("The data is empty: give at least two examples of each of two classes.")
     raw, kind = examples(data)
-    if task == "regression" or (task == "auto" and class_names is None and num_classes is None
-                                and _has_fractions(labels)):
+    targets = TASKS[task]
+    if targets or (targets is None and class_names is None and num_classes is None and _has_fractions(labels)):
         if class_names is not None or num_classes is not None:
             raise DataError("Regression targets have no classes: drop class_names and num_classes, or pass "
                             "task='classification' for classes.")
@@ -112,6 +112,13 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
             f"least two classes in the data."
         )
     return LabelledData(raw, codes, names, kind)
+
+
+def read_images(files_by_class, max_side=readers.MAX_SIDE):
+    """LabelledData from {class name: [image, ...]}, each image a path, bytes, or (file name,
+    bytes) as an upload gives them: `session.set_data(tw.read_images({"cat": [...], "dog": [...]}))`."""
+    images, labels, classes = readers.decode_images(files_by_class, max_side)
+    return labelled(images, labels, class_names=classes)
 
 
 def _has_fractions(labels):
@@ -234,13 +241,29 @@ def _from_tf_dataset(dataset):
     return xs, ys
 
 
+def training_split(data, labels=None, *, validation=0.2, validation_data=None, seed=0, text_column=None,
+                   label_column=None, class_names=None, dropna=False, task="auto", num_classes=None):
+    """(train, validation) for `Session.set_data`: `data` read and split (seeded, stratified), or
+    read beside `validation_data` (the same forms, or an (x, y) pair), which is given the
+    training data's classes and task."""
+    full = labelled(data, labels, text_column=text_column, label_column=label_column, class_names=class_names,
+                    dropna=dropna, task=task, num_classes=num_classes)
+    if validation_data is None:
+        return split(full, validation, seed)
+    if isinstance(validation_data, tuple) and len(validation_data) == 2:
+        validation_data = labelled(*validation_data, class_names=full.class_names, dropna=dropna, task=full.task)
+    held = labelled(validation_data, class_names=full.class_names, text_column=text_column,
+                    label_column=label_column, dropna=dropna, task=full.task)
+    return full, held
+
+
 def split(data, validation=0.2, seed=0):
     """A seeded, stratified (train, validation) split; every class keeps at least one example
     in training. Regression targets are split at random."""
     if not 0 < validation < 1:
         raise DataError(f"validation must be a fraction between 0 and 1, got {validation!r}.")
     rng = np.random.default_rng(seed)
-    if data.task == "regression":
+    if data.class_names is None:  # regression targets: no classes to stratify by
         order = rng.permutation(len(data))
         n_held = min(max(int(round(len(data) * validation)), 1), len(data) - 1)
         if n_held < 1:
@@ -256,6 +279,13 @@ def split(data, validation=0.2, seed=0):
     if not held:
         raise DataError("The data is too small to hold out a validation set: give more examples.")
     return data.take(rng.permutation(train)), data.take(rng.permutation(held))
+
+
+def encode_split(backbone, train, held):
+    """{"train", "validation"} encoded for `backbone`, or {} without a backbone or data."""
+    if backbone is None or train is None:
+        return {}
+    return {"train": encode(train, backbone), "validation": encode(held, backbone)}
 
 
 def encode(data, backbone):

@@ -15,11 +15,11 @@ adapters are saved merged into the weights they adapt: the file is a plain model
 import dataclasses
 import json
 import os
+import zipfile
 from pathlib import Path
 
-from .atomic import fsync, fsync_folder, temporary_path
-from .errors import ConfigError, SaveError
-from .tuning.lora import strip_saved_config
+from ..errors import ConfigError, SaveError
+from .atomic import atomic_path, fsync, fsync_folder, temporary_path
 
 
 def sidecar_path(path):
@@ -98,14 +98,19 @@ def _remove(path):
         os.unlink(path)
 
 
-def restore(backbone, source, sequence_length):
-    """Give a backbone loaded from a saved file what its sidecar recorded (tokenizer, preprocessing)."""
+def restore(backbone, source, sequence_length, preprocessing="auto"):
+    """Give a backbone loaded from a saved file what its sidecar recorded (tokenizer, preprocessing);
+    `preprocessing` other than "auto" (a keras.applications module, or None) replaces the latter."""
     sidecar = read_sidecar(source)
     if sidecar.get("tokenizer") and backbone.tokenizer is None:
-        from .text import Tokenizer
+        from ..data.tokenizer import Tokenizer
 
         backbone.tokenizer = Tokenizer.from_folder(sidecar["tokenizer"], sidecar.get("sequence_length", sequence_length))
-    if sidecar.get("preprocessing") and backbone.preprocessing is None:
+    if preprocessing != "auto":
+        if preprocessing is not None and backbone.tokenizer is not None:
+            raise ConfigError(f"preprocessing scales images, but {backbone.source} takes text: leave it out.")
+        backbone.preprocessing = preprocessing
+    elif sidecar.get("preprocessing") and backbone.preprocessing is None:
         backbone.preprocessing = sidecar["preprocessing"]
     return backbone
 
@@ -116,3 +121,23 @@ def read_sidecar(source):
         if path.exists():
             return json.loads(path.read_text())
     return {}
+
+
+def strip_saved_config(path):
+    """Remove LoRA settings from a saved .keras file's config. Keras has already written each
+    adapted kernel merged; without this, loading would add empty adapters to top-level layers."""
+    with zipfile.ZipFile(path) as archive:
+        entries = [(info, archive.read(info.filename)) for info in archive.infolist()]
+    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
+        for info, content in entries:
+            if info.filename == "config.json":
+                content = json.dumps(_without_lora(json.loads(content))).encode()
+            archive.writestr(info, content)
+
+
+def _without_lora(config):
+    if isinstance(config, dict):
+        return {k: _without_lora(v) for k, v in config.items() if k not in ("lora_rank", "lora_alpha")}
+    if isinstance(config, list):
+        return [_without_lora(v) for v in config]
+    return config

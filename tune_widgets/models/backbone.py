@@ -1,10 +1,9 @@
-"""Loading a pretrained model from any source, and putting a classification head on it.
+"""Loading a pretrained model from any source.
 
 `load_backbone` is the one entry point: a `keras.applications` name, a KerasHub or Hugging Face
 checkpoint folder, a `.keras`/`.h5` file or a `keras.Model` all come back as a `Backbone`: a
-functional Keras model that produces features, plus what it takes to feed it. `build_classifier`
-adds the head described by a `HeadSpec` and returns a `FineTuneModel`: a classifier, or for
-regression data a single linear output trained with mean squared error (`loss_and_metrics`).
+functional Keras model that produces features, plus what it takes to feed it. `head.py` puts
+the head on it.
 """
 
 import contextlib
@@ -18,130 +17,12 @@ from pathlib import Path
 
 import keras
 
-from .errors import (
-    CheckpointError,
-    ConfigError,
-    ModelSourceError,
-    TuneWidgetsWarning,
-    UnknownModelError,
-    WeightsUnavailableError,
-    did_you_mean,
-)
+from ..errors import (CheckpointError, ConfigError, ModelSourceError, TuneWidgetsWarning, UnknownModelError,
+                      WeightsUnavailableError, did_you_mean)
+from .head import input_names
 from .user_models import open_nested
-from .validation import whole_number
 
 APPLICATION_NAMES = tuple(sorted(n for n in dir(keras.applications) if n[0].isupper()))
-POOLINGS = {"image": ("avg", "max", "flatten"), "text": ("cls", "mean")}
-
-
-@keras.saving.register_keras_serializable(package="tune_widgets")
-class FineTuneModel(keras.Model):
-    """A functional model whose frozen layers always run in inference mode.
-
-    Keras 3 passes the outer `training=True` to every layer of a functional graph, even one that
-    was called with `training=False` when the graph was built, so the fine-tuning guide's
-    `base_model(x, training=False)` no longer keeps dropout off. Frozen layers here are called
-    with `training=False` explicitly: frozen dropout is off and frozen BatchNorm uses its moving
-    statistics, which makes frozen features deterministic (and cacheable). A frozen layer
-    that holds LoRA adapters runs in inference mode too: its adapters train with dropout off.
-    """
-
-    def call(self, inputs, training=None, mask=None, **kwargs):
-        from keras.src.models.functional import operation_fn  # the one helper Functional uses
-
-        frozen = {id(layer) for layer in self.layers if not layer.trainable}
-        inputs = self._standardize_inputs(inputs)
-        if mask is not None:
-            for x, m in zip(inputs, keras.tree.flatten(mask)):
-                if m is not None:
-                    keras.src.backend.set_keras_mask(x, m)
-        outputs = self._run_through_graph(
-            inputs,
-            operation_fn=lambda op: operation_fn(
-                op, training=False if id(op) in frozen else training, **kwargs
-            ),
-        )
-        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
-
-    def train_step(self, data):
-        return self._for_workers(super().train_step(data))
-
-    def test_step(self, data):
-        return self._for_workers(super().test_step(data))
-
-    def _for_workers(self, logs):
-        """Scalar logs as one-element vectors when training on several workers: Keras averages
-        them there with `strategy.reduce("MEAN", axis=0)`, which needs an axis to average over
-        (keras-team/keras#20585). The average comes back a scalar."""
-        strategy = self._distribute_strategy
-        if strategy is None or strategy.num_replicas_in_sync <= len(strategy.extended.worker_devices):
-            return logs
-        return keras.tree.map_structure(lambda value: keras.ops.reshape(value, (1,)), logs)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Build from one replica's share of the first batch under a tf.distribute strategy.
-
-        Keras takes the batch's shapes from `strategy.reduce("MEAN", batch)`, which
-        MultiWorkerMirroredStrategy refuses for an (x, y) batch, so `fit` fails on several
-        workers (keras-team/keras#20585). Only the shapes and dtypes are used, so any replica's
-        share serves, with no cross-worker reduction.
-        """
-        if self._distribute_strategy is None or iterator is None:
-            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-        import tensorflow as tf
-
-        for _, _, batches in iterator:
-            data_batch = keras.tree.map_structure(
-                lambda x: self.distribute_strategy.experimental_local_results(x)[0]
-                if isinstance(x, tf.distribute.DistributedValues) else x, next(batches))
-            break
-        with self.distribute_strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
-
-
-@keras.saving.register_keras_serializable(package="tune_widgets")
-class TokenPooling(keras.layers.Layer):
-    """Pools a transformer's sequence output: the first ([CLS]) token, or the masked mean."""
-
-    def __init__(self, mode="cls", **kwargs):
-        super().__init__(**kwargs)
-        if mode not in POOLINGS["text"]:
-            raise ConfigError(f"Text pooling must be one of {POOLINGS['text']}, not {mode!r}.")
-        self.mode = mode
-
-    def call(self, sequence, padding_mask):
-        if self.mode == "cls":
-            return sequence[:, 0, :]
-        weights = keras.ops.expand_dims(keras.ops.cast(padding_mask, sequence.dtype), -1)
-        total = keras.ops.sum(sequence * weights, axis=1)
-        return total / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
-
-    def compute_output_shape(self, sequence_shape, padding_mask_shape=None):
-        return (sequence_shape[0], sequence_shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
-
-
-@dataclasses.dataclass(frozen=True)
-class HeadSpec:
-    """The head: `num_classes=None` takes the count from the data. The data's task decides the
-    kind: regression data (`set_data(..., task="regression")`) gets one linear output."""
-
-    num_classes: int | None = None
-    dropout: float = 0.1
-    activation: str = "softmax"
-    pooling: str | None = None  # None: the backbone's own ("mean" for sentence encoders), else "avg"/"cls"
-
-    def __post_init__(self):
-        if self.num_classes is not None:
-            object.__setattr__(self, "num_classes", whole_number("num_classes", self.num_classes, minimum=2))
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"Head dropout must be in [0, 1), got {self.dropout!r}.")
-        if self.activation not in ("softmax", "linear"):
-            raise ConfigError(
-                f"Head activation must be 'softmax' (probabilities) or 'linear' (logits), got {self.activation!r}."
-            )
 
 
 @dataclasses.dataclass
@@ -263,7 +144,7 @@ def _from_checkpoint(folder, sequence_length, allow_pickle=False):
             f"The checkpoint in {folder} is a {architecture!r} model without a sequence output; "
             f"tune-widgets fine-tunes text encoders (BERT family) from checkpoint folders."
         )
-    from .text import Tokenizer
+    from ..data.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.from_folder(folder, sequence_length=sequence_length)
     return Backbone(model, "text", str(folder), model.output["sequence_output"], tokenizer=tokenizer,
@@ -364,17 +245,6 @@ def _from_user_model(model, source):
                     preprocessing=preprocessing)
 
 
-def input_names(model):
-    """The names `model` knows its inputs by: its InputLayers' names.
-
-    Keras checks a dict of inputs against these, but maps it onto the graph by the input
-    tensors' names, and the two differ for an `Input` made without a name (every
-    `keras.applications` model: layer "input_layer", tensor "keras_tensor_12"). So data is
-    keyed by these names here, and handed to a model as a list in `model.inputs` order.
-    """
-    return [tensor._keras_history.operation.name for tensor in model.inputs]
-
-
 def _penultimate(model):
     """The input of the trailing Dense (and Activation/Dropout) layers: where a new head goes."""
     layers = list(model.layers)
@@ -387,57 +257,3 @@ def _penultimate(model):
     while index > 0 and isinstance(layers[index], keras.layers.Dropout):
         index -= 1
     return keras.tree.flatten(layers[index].output)[0]
-
-
-def loss_and_metrics(task, from_logits=False):
-    """The founding document's two losses: cross-entropy for classes, mean squared error for
-    numeric targets (reported with MAE and RMSE)."""
-    if task == "regression":
-        return keras.losses.MeanSquaredError(), [keras.metrics.MeanAbsoluteError(name="mae"),
-                                                 keras.metrics.RootMeanSquaredError(name="rmse")]
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits), ["accuracy"]
-
-
-def build_classifier(backbone, head, num_classes, task="classification", target_mean=0.0):
-    """backbone → pooling → dropout → Dense(num_classes), as one flat `FineTuneModel`; for
-    task="regression", Dense(1) with a linear output whose bias starts at `target_mean`, so the
-    untrained head starts from the baseline it has to beat."""
-    if backbone.kind == "model" and head is None:
-        model = backbone.model
-        return FineTuneModel(_single(model.inputs), _single(model.outputs), name=model.name)
-    head = head or HeadSpec()
-    num_classes = head.num_classes or num_classes
-    if not num_classes:
-        raise ConfigError("The head needs a class count: set data first, or HeadSpec(num_classes=...).")
-    x = backbone.features
-    inputs = backbone.model.inputs
-    names = input_names(backbone.model)
-    kind = "text" if "token_ids" in names else "image"
-    pooling = head.pooling or backbone.pooling or POOLINGS[kind][0]
-    if pooling not in POOLINGS[kind]:
-        raise ConfigError(f"Pooling for {kind} models must be one of {POOLINGS[kind]}, not {pooling!r}.")
-    if kind == "text":
-        mask = inputs[names.index("padding_mask")]
-        x = TokenPooling(pooling, name="head_pooling")(x, mask)
-    elif len(x.shape) == 4:
-        layer = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
-                 "flatten": keras.layers.Flatten}[pooling]
-        x = layer(name="head_pooling")(x)
-    elif len(x.shape) > 2:
-        x = keras.layers.Flatten(name="head_pooling")(x)
-    if head.dropout:
-        x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
-    if task == "regression":
-        outputs = keras.layers.Dense(1, bias_initializer=keras.initializers.Constant(target_mean),
-                                     name="head_dense")(x)
-    else:
-        outputs = keras.layers.Dense(num_classes, activation=head.activation, name="head_dense")(x)
-    return FineTuneModel(_single(inputs), outputs, name=f"{_slug(backbone.source)}_classifier")
-
-
-def _single(tensors):
-    return tensors[0] if len(tensors) == 1 else tensors
-
-
-def _slug(source):
-    return "".join(c if c.isalnum() else "_" for c in Path(str(source)).name.lower())[:40] or "model"
