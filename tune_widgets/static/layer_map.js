@@ -1,4 +1,4 @@
-// src/layer_map.js
+// src/layout.js
 var EMPTY_LAYERS = Object.freeze({
   names: [],
   types: [],
@@ -29,37 +29,60 @@ function normalizeFrozen(frozen, n) {
   for (let i = 0; i < n; i++) out[i] = Boolean(src[i]);
   return out;
 }
+function typeName(layers, t) {
+  return Number.isInteger(t) && t >= 0 && t < layers.type_names.length ? layers.type_names[t] : "?";
+}
+function normalizeTargets(layers) {
+  const t = layers && typeof layers === "object" ? layers.lora_targets : null;
+  const src = t && typeof t === "object" ? t : {};
+  return {
+    owners: arr(src.owners),
+    paths: arr(src.paths).map(String),
+    types: arr(src.types),
+    params: arr(src.params),
+    preferred: arr(src.preferred).map(Boolean)
+  };
+}
+function targetPath(layers, targets, j) {
+  const owner = String(arr(layers.names)[targets.owners[j]] ?? "");
+  return targets.paths[j] ? `${owner}/${targets.paths[j]}` : owner;
+}
+function normalizeLora(lora) {
+  return arr(lora).filter((entry) => Array.isArray(entry) && entry.length >= 1).map(([path, rank, alpha, params]) => ({
+    path: String(path),
+    rank: Number(rank) || 0,
+    alpha: alpha == null ? null : Number(alpha),
+    params: Number(params) || 0
+  }));
+}
+function groupByBlock(layers) {
+  const L = normalizeLayers(layers);
+  const groups = [];
+  const byBlock = /* @__PURE__ */ new Map();
+  for (let i = 0; i < L.names.length; i++) {
+    const raw = L.blocks[i];
+    const block = Number.isInteger(raw) ? raw : -1;
+    let g = byBlock.get(block);
+    if (!g) {
+      const name = block >= 0 && block < L.block_names.length ? L.block_names[block] : block >= 0 ? `block ${block}` : "(ungrouped)";
+      g = { block, name, indices: [] };
+      byBlock.set(block, g);
+      groups.push(g);
+    }
+    g.indices.push(i);
+  }
+  return groups;
+}
+function matchesFilter(name, filter) {
+  const f = String(filter || "").trim().toLowerCase();
+  return f === "" || String(name).toLowerCase().includes(f);
+}
+
+// src/numbers.js
 function formatNumber(value) {
   const n = Math.round(Number(value) || 0);
   const sign = n < 0 ? "-" : "";
   return sign + String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-}
-function toggleRange(frozen, from, to, value, include) {
-  const next = arr(frozen).map(Boolean);
-  const lo = Math.max(0, Math.min(from, to));
-  const hi = Math.min(next.length - 1, Math.max(from, to));
-  for (let i = lo; i <= hi; i++) {
-    if (!include || include(i)) next[i] = Boolean(value);
-  }
-  return next;
-}
-function freezeUpTo(frozen, i) {
-  return arr(frozen).map((_, j) => j <= i);
-}
-function toggleBlock(frozen, blocks, blockIndex) {
-  const next = arr(frozen).map(Boolean);
-  const b = arr(blocks);
-  let anyTrainable = false;
-  for (let i = 0; i < next.length; i++) {
-    if (b[i] === blockIndex && !next[i]) {
-      anyTrainable = true;
-      break;
-    }
-  }
-  for (let i = 0; i < next.length; i++) {
-    if (b[i] === blockIndex) next[i] = anyTrainable;
-  }
-  return next;
 }
 function formatRate(rate) {
   const r = Number(rate);
@@ -106,72 +129,42 @@ function summaryText(layers, frozen, lora) {
   const s = summarize(layers, frozen, lora);
   return `${formatNumber(s.layers)} ${s.layers === 1 ? "layer" : "layers"} \xB7 ${formatNumber(s.trainable)} trainable / ${formatNumber(s.total)} total params` + (s.adapters ? ` \xB7 ${s.adapters} LoRA ${s.adapters === 1 ? "adapter" : "adapters"}` : "");
 }
-function normalizeTargets(layers) {
-  const t = layers && typeof layers === "object" ? layers.lora_targets : null;
-  const src = t && typeof t === "object" ? t : {};
-  return {
-    owners: arr(src.owners),
-    paths: arr(src.paths).map(String),
-    types: arr(src.types),
-    params: arr(src.params),
-    preferred: arr(src.preferred).map(Boolean)
-  };
-}
-function targetPath(layers, targets, j) {
-  const owner = String(arr(layers.names)[targets.owners[j]] ?? "");
-  return targets.paths[j] ? `${owner}/${targets.paths[j]}` : owner;
-}
-function normalizeLora(lora) {
-  return arr(lora).filter((entry) => Array.isArray(entry) && entry.length >= 1).map(([path, rank, alpha, params]) => ({
-    path: String(path),
-    rank: Number(rank) || 0,
-    alpha: alpha == null ? null : Number(alpha),
-    params: Number(params) || 0
-  }));
-}
-function toggleAdapters(lora, paths, rank, alpha) {
-  const current = arr(lora).filter((entry) => Array.isArray(entry));
-  const held = new Set(current.map((entry) => String(entry[0])));
-  if (paths.length > 0 && paths.every((p) => held.has(p))) {
-    const drop = new Set(paths);
-    return current.filter((entry) => !drop.has(String(entry[0])));
-  }
-  return [...current, ...paths.filter((p) => !held.has(p)).map((p) => [p, rank, alpha])];
-}
-function groupByBlock(layers) {
-  const L = normalizeLayers(layers);
-  const groups = [];
-  const byBlock = /* @__PURE__ */ new Map();
-  for (let i = 0; i < L.names.length; i++) {
-    const raw = L.blocks[i];
-    const block = Number.isInteger(raw) ? raw : -1;
-    let g = byBlock.get(block);
-    if (!g) {
-      const name = block >= 0 && block < L.block_names.length ? L.block_names[block] : block >= 0 ? `block ${block}` : "(ungrouped)";
-      g = { block, name, indices: [] };
-      byBlock.set(block, g);
-      groups.push(g);
-    }
-    g.indices.push(i);
-  }
-  return groups;
-}
-function matchesFilter(name, filter) {
-  const f = String(filter || "").trim().toLowerCase();
-  return f === "" || String(name).toLowerCase().includes(f);
-}
-var UPTO_TITLE = "Freeze every layer up to and including this one; unfreeze the rest";
+
+// src/view.js
 var LORA_TITLE = "LoRA: low-rank adapters that train while the weights they adapt stay frozen";
-var MARK_FROZEN = "\u2744";
-var MARK_TRAINABLE = "\u25CF";
 function h(doc, tag, className, text) {
   const node = doc.createElement(tag);
   if (className) node.className = className;
   if (text !== void 0) node.textContent = text;
   return node;
 }
-function render({ model, el }) {
-  const doc = el.ownerDocument || document;
+function layersState(rawLayers) {
+  const layers = normalizeLayers(rawLayers);
+  const n = layers.names.length;
+  return {
+    layers,
+    targets: normalizeTargets(rawLayers),
+    rows: new Array(n),
+    // row element per layer index
+    markers: new Array(n),
+    // marker element per layer index
+    uptos: new Array(n),
+    // "up to here" button per layer index
+    rateCells: new Array(n),
+    // learning-rate cell per layer index
+    shown: new Array(n).fill(null),
+    // last frozen state written to each row's DOM (diff cache)
+    groups: [],
+    // [{ block, name, indices, el, rowsEl, toggle, count, caret }]
+    chips: [],
+    // LoRA toggle buttons, each with .paths (the targets it toggles)
+    subs: [],
+    // [{ name, button, list, paths, row }] per layer with sublayers to show
+    anchor: null
+    // last clicked row index, for shift-click ranges
+  };
+}
+function createView(model, doc) {
   const root = h(doc, "div", "tw-lm");
   const header = h(doc, "div", "tw-lm-header");
   const summary = h(doc, "div", "tw-lm-summary");
@@ -210,357 +203,415 @@ function render({ model, el }) {
   const body = h(doc, "div", "tw-lm-body");
   body.title = "Click a layer to freeze / unfreeze it; shift-click to apply to a range";
   root.append(header, errorBox, body);
-  el.appendChild(root);
-  let layers = EMPTY_LAYERS;
-  let rows = [];
-  let markers = [];
-  let uptos = [];
-  let rateCells = [];
-  let shown = [];
-  let groups = [];
-  const collapsed = /* @__PURE__ */ new Set();
-  let anchor = null;
-  let targets = normalizeTargets(null);
-  let chips = [];
-  let subs = [];
-  const expanded = /* @__PURE__ */ new Set();
-  function currentFrozen() {
-    return normalizeFrozen(model.get("frozen"), layers.names.length);
+  return {
+    model,
+    doc,
+    root,
+    summary,
+    busyNote,
+    filter,
+    loraSettings,
+    rankInput,
+    alphaInput,
+    errorBox,
+    body,
+    collapsed: /* @__PURE__ */ new Set(),
+    // collapsed block names, survives rebuilds
+    expanded: /* @__PURE__ */ new Set(),
+    // layer names whose sublayers are shown, survives rebuilds
+    ...layersState(void 0)
+  };
+}
+function currentFrozen(view) {
+  return normalizeFrozen(view.model.get("frozen"), view.layers.names.length);
+}
+function applySummary(view, frozen = currentFrozen(view)) {
+  view.summary.textContent = summaryText(view.layers, frozen, view.model.get("lora"));
+}
+function applyError(view) {
+  const msg = view.model.get("error");
+  const text = msg == null ? "" : String(msg);
+  view.errorBox.textContent = text;
+  view.errorBox.hidden = text.trim() === "";
+}
+
+// src/badges.js
+function applyRates(view, frozen = currentFrozen(view)) {
+  const texts = layerRates(view.layers, frozen, view.model.get("rates"));
+  const { rateCells } = view;
+  for (let i = 0; i < rateCells.length; i++) {
+    const cell = rateCells[i];
+    if (cell.textContent === texts[i]) continue;
+    cell.textContent = texts[i];
+    cell.title = texts[i] ? `learning rate ${texts[i]} (peak)` : "";
   }
-  function currentLora() {
-    return arr(model.get("lora"));
-  }
-  function commitLora(next) {
-    model.set("lora", next);
-    model.save_changes();
-    applyLora();
-  }
-  function newRank() {
-    const rank = Math.round(Number(rankInput.value));
-    return Number.isFinite(rank) && rank >= 1 ? rank : 8;
-  }
-  function newAlpha() {
-    const text = String(alphaInput.value).trim();
-    return text === "" ? null : Number(text);
-  }
-  function loraChip(paths, label, title) {
-    const chip = h(doc, "button", "tw-lm-lora", label);
-    chip.type = "button";
-    chip.title = title;
-    chip.dataset.label = label;
-    chip.paths = paths;
-    chips.push(chip);
-    return chip;
-  }
-  function loraCell(i, row, rowsEl) {
-    const cell = h(doc, "span", "tw-lm-lora-cell");
-    const mine = [];
-    for (let j = 0; j < targets.owners.length; j++) if (targets.owners[j] === i) mine.push(j);
-    if (mine.length === 0) return cell;
-    const name = layers.names[i];
-    if (mine.some((j) => targets.paths[j] === "")) {
-      cell.append(loraChip([name], "LoRA", `${LORA_TITLE}: adapt ${name}`));
-      return cell;
-    }
-    const preferred = mine.filter((j) => targets.preferred[j]).map((j) => targetPath(layers, targets, j));
-    if (preferred.length > 0) {
-      const parts = preferred.map((p) => p.split("/").pop()).join(" + ");
-      cell.append(loraChip(preferred, "LoRA", `${LORA_TITLE}: adapt ${parts} (KerasHub's choice)`));
-    }
-    const button = h(doc, "button", "tw-lm-subs");
-    button.type = "button";
-    button.dataset.name = name;
-    cell.append(button);
-    const list = h(doc, "div", "tw-lm-subrows");
-    const paths = [];
-    for (const j of mine) {
-      const path = targetPath(layers, targets, j);
-      paths.push(path);
-      const sub = h(doc, "div", "tw-lm-subrow");
-      sub.dataset.path = path;
-      const subName = h(doc, "span", "tw-lm-sub-name", targets.paths[j]);
-      subName.title = path;
-      const t = targets.types[j];
-      const typeName = Number.isInteger(t) && t >= 0 && t < layers.type_names.length ? layers.type_names[t] : "?";
-      const params = h(doc, "span", "tw-lm-params", formatNumber(targets.params[j]));
-      params.title = "weights LoRA would adapt (they stay frozen while adapted)";
-      sub.append(subName, h(doc, "span", "tw-lm-type", typeName), params, loraChip([path], "LoRA", `${LORA_TITLE}: adapt ${path}`));
-      list.appendChild(sub);
-    }
-    subs.push({ name, button, list, paths, row });
-    rowsEl.appendChild(list);
+}
+function newRank(view) {
+  const rank = Math.round(Number(view.rankInput.value));
+  return Number.isFinite(rank) && rank >= 1 ? rank : 8;
+}
+function newAlpha(view) {
+  const text = String(view.alphaInput.value).trim();
+  return text === "" ? null : Number(text);
+}
+function loraChip(view, paths, label, title) {
+  const chip = h(view.doc, "button", "tw-lm-lora", label);
+  chip.type = "button";
+  chip.title = title;
+  chip.dataset.label = label;
+  chip.paths = paths;
+  view.chips.push(chip);
+  return chip;
+}
+function loraCell(view, i, row, rowsEl) {
+  const { doc, layers, targets } = view;
+  const cell = h(doc, "span", "tw-lm-lora-cell");
+  const mine = [];
+  for (let j = 0; j < targets.owners.length; j++) if (targets.owners[j] === i) mine.push(j);
+  if (mine.length === 0) return cell;
+  const name = layers.names[i];
+  if (mine.some((j) => targets.paths[j] === "")) {
+    cell.append(loraChip(view, [name], "LoRA", `${LORA_TITLE}: adapt ${name}`));
     return cell;
   }
-  function isBusy() {
-    return Boolean(model.get("busy"));
+  const preferred = mine.filter((j) => targets.preferred[j]).map((j) => targetPath(layers, targets, j));
+  if (preferred.length > 0) {
+    const parts = preferred.map((p) => p.split("/").pop()).join(" + ");
+    cell.append(loraChip(view, preferred, "LoRA", `${LORA_TITLE}: adapt ${parts} (KerasHub's choice)`));
   }
-  function commit(next) {
-    model.set("frozen", next);
-    model.save_changes();
-    applyFrozen();
+  const button = h(doc, "button", "tw-lm-subs");
+  button.type = "button";
+  button.dataset.name = name;
+  cell.append(button);
+  const list = h(doc, "div", "tw-lm-subrows");
+  const paths = [];
+  for (const j of mine) {
+    const path = targetPath(layers, targets, j);
+    paths.push(path);
+    const sub = h(doc, "div", "tw-lm-subrow");
+    sub.dataset.path = path;
+    const subName = h(doc, "span", "tw-lm-sub-name", targets.paths[j]);
+    subName.title = path;
+    const params = h(doc, "span", "tw-lm-params", formatNumber(targets.params[j]));
+    params.title = "weights LoRA would adapt (they stay frozen while adapted)";
+    sub.append(
+      subName,
+      h(doc, "span", "tw-lm-type", typeName(layers, targets.types[j])),
+      params,
+      loraChip(view, [path], "LoRA", `${LORA_TITLE}: adapt ${path}`)
+    );
+    list.appendChild(sub);
   }
-  function build() {
-    layers = normalizeLayers(model.get("layers"));
-    const n = layers.names.length;
-    rows = new Array(n);
-    markers = new Array(n);
-    uptos = new Array(n);
-    rateCells = new Array(n);
-    shown = new Array(n).fill(null);
-    groups = [];
-    anchor = null;
-    targets = normalizeTargets(model.get("layers"));
-    chips = [];
-    subs = [];
-    const hasLora = targets.owners.length > 0;
-    root.classList.toggle("tw-lm-has-lora", hasLora);
-    loraSettings.hidden = !hasLora;
-    const frag = doc.createDocumentFragment();
-    if (n === 0) {
-      frag.appendChild(h(
-        doc,
-        "div",
-        "tw-lm-empty",
-        "No model loaded: load one in the Model panel, or with session.load_model(...) in a cell."
-      ));
-    }
-    for (const g of groupByBlock(layers)) {
-      const group = h(doc, "div", "tw-lm-group");
-      group.dataset.block = String(g.block);
-      const head = h(doc, "div", "tw-lm-block");
-      head.dataset.block = String(g.block);
-      const caret = h(doc, "button", "tw-lm-caret");
-      caret.type = "button";
-      caret.setAttribute("aria-label", `collapse or expand ${g.name}`);
-      const name = h(doc, "span", "tw-lm-block-name", g.name);
-      name.title = g.name;
-      const count = h(doc, "span", "tw-lm-block-count");
-      const toggle = h(doc, "input", "tw-lm-block-toggle");
-      toggle.type = "checkbox";
-      toggle.title = "Freeze / unfreeze every layer of this block";
-      toggle.setAttribute("aria-label", `freeze block ${g.name}`);
-      head.append(caret, name, count, toggle);
-      const rowsEl = h(doc, "div", "tw-lm-rows");
-      for (const i of g.indices) {
-        const row = h(doc, "div", "tw-lm-row");
-        row.dataset.index = String(i);
-        const marker = h(doc, "span", "tw-lm-marker");
-        const lname = layers.names[i];
-        const nameEl = h(doc, "span", "tw-lm-name", lname);
-        nameEl.title = lname;
-        const t = layers.types[i];
-        const typeName = Number.isInteger(t) && t >= 0 && t < layers.type_names.length ? layers.type_names[t] : "?";
-        const typeEl = h(doc, "span", "tw-lm-type", typeName);
-        typeEl.title = typeName;
-        const paramsEl = h(doc, "span", "tw-lm-params", formatNumber(layers.params[i]));
-        const rateEl = h(doc, "span", "tw-lm-rate");
-        const upto = h(doc, "button", "tw-lm-upto", "up to here");
-        upto.type = "button";
-        upto.title = UPTO_TITLE;
-        row.append(marker, nameEl, typeEl, paramsEl, rateEl);
-        rowsEl.appendChild(row);
-        if (hasLora) row.append(loraCell(i, row, rowsEl));
-        row.append(upto);
-        rows[i] = row;
-        rateCells[i] = rateEl;
-        markers[i] = marker;
-        uptos[i] = upto;
-      }
-      group.append(head, rowsEl);
-      frag.appendChild(group);
-      groups.push({ ...g, el: group, rowsEl, toggle, count, caret });
-    }
-    body.replaceChildren(frag);
-    applyCollapsed();
-    applyFilter();
-    applyFrozen();
-    applyLora();
-    applyBusy();
+  view.subs.push({ name, button, list, paths, row });
+  rowsEl.appendChild(list);
+  return cell;
+}
+function applyLora(view) {
+  const adapters = new Map(normalizeLora(view.model.get("lora")).map((a) => [a.path, a]));
+  for (const chip of view.chips) {
+    const on = chip.paths.length > 0 && chip.paths.every((p) => adapters.has(p));
+    const first = adapters.get(chip.paths[0]);
+    chip.classList.toggle("tw-lm-lora-on", on);
+    chip.setAttribute("aria-pressed", on ? "true" : "false");
+    chip.textContent = on ? `${chip.dataset.label} r${first.rank}` : chip.dataset.label;
   }
-  function applyFrozen() {
-    const frozen = currentFrozen();
-    for (let i = 0; i < rows.length; i++) {
-      const f = frozen[i];
-      if (shown[i] === f) continue;
-      shown[i] = f;
-      const row = rows[i];
-      row.classList.toggle("tw-lm-frozen", f);
-      row.classList.toggle("tw-lm-trainable", !f);
-      markers[i].textContent = f ? MARK_FROZEN : MARK_TRAINABLE;
-      markers[i].title = f ? "frozen" : "trainable";
-    }
-    for (const g of groups) {
-      let k = 0;
-      for (const i of g.indices) if (frozen[i]) k++;
-      const n = g.indices.length;
-      g.count.textContent = `${k}/${n} frozen`;
-      g.toggle.checked = k === n;
-      g.toggle.indeterminate = k > 0 && k < n;
-    }
-    summary.textContent = summaryText(layers, frozen, model.get("lora"));
-    applyRates(frozen);
+  for (const s of view.subs) {
+    const open = view.expanded.has(s.name);
+    const k = s.paths.filter((p) => adapters.has(p)).length;
+    const n = s.paths.length;
+    s.button.textContent = `${open ? "\u25BE" : "\u25B8"} ${k ? `${k}/${n}` : n}`;
+    s.button.title = `${open ? "Hide" : "Show"} the ${n} sublayers LoRA can adapt` + (k ? ` (${k} adapted)` : "");
+    s.button.setAttribute("aria-expanded", open ? "true" : "false");
+    s.list.hidden = !open || s.row.hidden;
   }
-  function applyRates(frozen = currentFrozen()) {
-    const texts = layerRates(layers, frozen, model.get("rates"));
-    for (let i = 0; i < rateCells.length; i++) {
-      const cell = rateCells[i];
-      if (cell.textContent === texts[i]) continue;
-      cell.textContent = texts[i];
-      cell.title = texts[i] ? `learning rate ${texts[i]} (peak)` : "";
-    }
+  applySummary(view);
+}
+
+// src/rows.js
+var UPTO_TITLE = "Freeze every layer up to and including this one; unfreeze the rest";
+var MARK_FROZEN = "\u2744";
+var MARK_TRAINABLE = "\u25CF";
+function buildRows(view) {
+  const { doc, layers } = view;
+  const hasLora = view.targets.owners.length > 0;
+  const frag = doc.createDocumentFragment();
+  if (layers.names.length === 0) {
+    frag.appendChild(h(
+      doc,
+      "div",
+      "tw-lm-empty",
+      "No model loaded: load one in the Model panel, or with session.load_model(...) in a cell."
+    ));
   }
-  function applyLora() {
-    const adapters = new Map(normalizeLora(model.get("lora")).map((a) => [a.path, a]));
-    for (const chip of chips) {
-      const on = chip.paths.length > 0 && chip.paths.every((p) => adapters.has(p));
-      const first = adapters.get(chip.paths[0]);
-      chip.classList.toggle("tw-lm-lora-on", on);
-      chip.setAttribute("aria-pressed", on ? "true" : "false");
-      chip.textContent = on ? `${chip.dataset.label} r${first.rank}` : chip.dataset.label;
+  for (const g of groupByBlock(layers)) {
+    const group = h(doc, "div", "tw-lm-group");
+    group.dataset.block = String(g.block);
+    const head = h(doc, "div", "tw-lm-block");
+    head.dataset.block = String(g.block);
+    const caret = h(doc, "button", "tw-lm-caret");
+    caret.type = "button";
+    caret.setAttribute("aria-label", `collapse or expand ${g.name}`);
+    const name = h(doc, "span", "tw-lm-block-name", g.name);
+    name.title = g.name;
+    const count = h(doc, "span", "tw-lm-block-count");
+    const toggle = h(doc, "input", "tw-lm-block-toggle");
+    toggle.type = "checkbox";
+    toggle.title = "Freeze / unfreeze every layer of this block";
+    toggle.setAttribute("aria-label", `freeze block ${g.name}`);
+    head.append(caret, name, count, toggle);
+    const rowsEl = h(doc, "div", "tw-lm-rows");
+    for (const i of g.indices) {
+      const row = h(doc, "div", "tw-lm-row");
+      row.dataset.index = String(i);
+      const marker = h(doc, "span", "tw-lm-marker");
+      const lname = layers.names[i];
+      const nameEl = h(doc, "span", "tw-lm-name", lname);
+      nameEl.title = lname;
+      const type = typeName(layers, layers.types[i]);
+      const typeEl = h(doc, "span", "tw-lm-type", type);
+      typeEl.title = type;
+      const paramsEl = h(doc, "span", "tw-lm-params", formatNumber(layers.params[i]));
+      const rateEl = h(doc, "span", "tw-lm-rate");
+      const upto = h(doc, "button", "tw-lm-upto", "up to here");
+      upto.type = "button";
+      upto.title = UPTO_TITLE;
+      row.append(marker, nameEl, typeEl, paramsEl, rateEl);
+      rowsEl.appendChild(row);
+      if (hasLora) row.append(loraCell(view, i, row, rowsEl));
+      row.append(upto);
+      view.rows[i] = row;
+      view.rateCells[i] = rateEl;
+      view.markers[i] = marker;
+      view.uptos[i] = upto;
     }
-    for (const s of subs) {
-      const open = expanded.has(s.name);
-      const k = s.paths.filter((p) => adapters.has(p)).length;
-      const n = s.paths.length;
-      s.button.textContent = `${open ? "\u25BE" : "\u25B8"} ${k ? `${k}/${n}` : n}`;
-      s.button.title = `${open ? "Hide" : "Show"} the ${n} sublayers LoRA can adapt` + (k ? ` (${k} adapted)` : "");
-      s.button.setAttribute("aria-expanded", open ? "true" : "false");
-      s.list.hidden = !open || s.row.hidden;
-    }
-    summary.textContent = summaryText(layers, currentFrozen(), model.get("lora"));
+    group.append(head, rowsEl);
+    frag.appendChild(group);
+    view.groups.push({ ...g, el: group, rowsEl, toggle, count, caret });
   }
-  function applyFilter() {
-    const q = filter.value;
-    for (const g of groups) {
-      let visible = 0;
-      for (const i of g.indices) {
-        const match = matchesFilter(layers.names[i], q);
-        if (rows[i].hidden === match) rows[i].hidden = !match;
-        if (match) visible++;
-      }
-      g.el.hidden = visible === 0;
-    }
-    for (const s of subs) s.list.hidden = !expanded.has(s.name) || s.row.hidden;
+  return frag;
+}
+function applyFrozen(view) {
+  const frozen = currentFrozen(view);
+  const { rows, markers, shown } = view;
+  for (let i = 0; i < rows.length; i++) {
+    const f = frozen[i];
+    if (shown[i] === f) continue;
+    shown[i] = f;
+    const row = rows[i];
+    row.classList.toggle("tw-lm-frozen", f);
+    row.classList.toggle("tw-lm-trainable", !f);
+    markers[i].textContent = f ? MARK_FROZEN : MARK_TRAINABLE;
+    markers[i].title = f ? "frozen" : "trainable";
   }
-  function applyCollapsed() {
-    for (const g of groups) {
-      const c = collapsed.has(g.name);
-      g.el.classList.toggle("tw-lm-collapsed", c);
-      g.rowsEl.hidden = c;
-      g.caret.textContent = c ? "\u25B8" : "\u25BE";
-      g.caret.setAttribute("aria-expanded", c ? "false" : "true");
-    }
+  for (const g of view.groups) {
+    let k = 0;
+    for (const i of g.indices) if (frozen[i]) k++;
+    const n = g.indices.length;
+    g.count.textContent = `${k}/${n} frozen`;
+    g.toggle.checked = k === n;
+    g.toggle.indeterminate = k > 0 && k < n;
   }
-  function applyBusy() {
-    const busy = isBusy();
-    root.classList.toggle("tw-lm-is-busy", busy);
-    busyNote.hidden = !busy;
-    for (const g of groups) g.toggle.disabled = busy;
-    for (const upto of uptos) {
-      if (upto.disabled !== busy) upto.disabled = busy;
+  applySummary(view, frozen);
+  applyRates(view, frozen);
+}
+function applyFilter(view) {
+  const q = view.filter.value;
+  const { layers, rows } = view;
+  for (const g of view.groups) {
+    let visible = 0;
+    for (const i of g.indices) {
+      const match = matchesFilter(layers.names[i], q);
+      if (rows[i].hidden === match) rows[i].hidden = !match;
+      if (match) visible++;
     }
-    for (const chip of chips) chip.disabled = busy;
+    g.el.hidden = visible === 0;
   }
-  function applyError() {
-    const msg = model.get("error");
-    const text = msg == null ? "" : String(msg);
-    errorBox.textContent = text;
-    errorBox.hidden = text.trim() === "";
+  for (const s of view.subs) s.list.hidden = !view.expanded.has(s.name) || s.row.hidden;
+}
+function applyCollapsed(view) {
+  for (const g of view.groups) {
+    const c = view.collapsed.has(g.name);
+    g.el.classList.toggle("tw-lm-collapsed", c);
+    g.rowsEl.hidden = c;
+    g.caret.textContent = c ? "\u25B8" : "\u25BE";
+    g.caret.setAttribute("aria-expanded", c ? "false" : "true");
   }
-  function onClick(event) {
-    const target = event.target;
-    if (!target || typeof target.closest !== "function") return;
-    if (target.closest(".tw-lm-collapse-all")) {
-      for (const g of groups) collapsed.add(g.name);
-      applyCollapsed();
-      return;
-    }
-    if (target.closest(".tw-lm-expand-all")) {
-      collapsed.clear();
-      applyCollapsed();
-      return;
-    }
-    const chip = target.closest(".tw-lm-lora");
-    if (chip) {
-      if (!isBusy() && chip.paths) commitLora(toggleAdapters(currentLora(), chip.paths, newRank(), newAlpha()));
-      return;
-    }
-    const more = target.closest(".tw-lm-subs");
-    if (more) {
-      const name = more.dataset.name;
-      if (expanded.has(name)) expanded.delete(name);
-      else expanded.add(name);
-      applyLora();
-      return;
-    }
-    if (target.closest(".tw-lm-subrow")) return;
-    const toggle = target.closest(".tw-lm-block-toggle");
-    if (toggle) {
-      const block = Number(toggle.closest(".tw-lm-block").dataset.block);
-      if (isBusy()) applyFrozen();
-      else commit(toggleBlock(currentFrozen(), layers.blocks, block));
-      return;
-    }
-    const head = target.closest(".tw-lm-block");
-    if (head) {
-      const g = groups.find((x) => String(x.block) === head.dataset.block);
-      if (g) {
-        if (collapsed.has(g.name)) collapsed.delete(g.name);
-        else collapsed.add(g.name);
-        applyCollapsed();
-      }
-      return;
-    }
-    const row = target.closest(".tw-lm-row");
-    if (!row || !body.contains(row)) return;
-    const i = Number(row.dataset.index);
-    if (!Number.isInteger(i) || i < 0 || i >= rows.length) return;
-    if (isBusy()) return;
-    if (target.closest(".tw-lm-upto")) {
-      anchor = i;
-      commit(freezeUpTo(currentFrozen(), i));
-      return;
-    }
-    const frozen = currentFrozen();
-    const value = !frozen[i];
-    if (event.shiftKey && anchor !== null && anchor < rows.length) {
-      const q = filter.value;
-      const include = (j) => j === i || j === anchor || matchesFilter(layers.names[j], q);
-      commit(toggleRange(frozen, anchor, i, value, include));
-    } else {
-      commit(toggleRange(frozen, i, i, value));
-    }
-    anchor = i;
+}
+
+// src/interactions.js
+function toggleRange(frozen, from, to, value, include) {
+  const next = arr(frozen).map(Boolean);
+  const lo = Math.max(0, Math.min(from, to));
+  const hi = Math.min(next.length - 1, Math.max(from, to));
+  for (let i = lo; i <= hi; i++) {
+    if (!include || include(i)) next[i] = Boolean(value);
   }
-  function onMouseDown(event) {
-    const t = event.target;
-    if (event.shiftKey && t && typeof t.closest === "function" && t.closest(".tw-lm-row")) {
-      event.preventDefault();
+  return next;
+}
+function freezeUpTo(frozen, i) {
+  return arr(frozen).map((_, j) => j <= i);
+}
+function toggleBlock(frozen, blocks, blockIndex) {
+  const next = arr(frozen).map(Boolean);
+  const b = arr(blocks);
+  let anyTrainable = false;
+  for (let i = 0; i < next.length; i++) {
+    if (b[i] === blockIndex && !next[i]) {
+      anyTrainable = true;
+      break;
     }
   }
-  function onFilterInput() {
-    applyFilter();
+  for (let i = 0; i < next.length; i++) {
+    if (b[i] === blockIndex) next[i] = anyTrainable;
   }
+  return next;
+}
+function toggleAdapters(lora, paths, rank, alpha) {
+  const current = arr(lora).filter((entry) => Array.isArray(entry));
+  const held = new Set(current.map((entry) => String(entry[0])));
+  if (paths.length > 0 && paths.every((p) => held.has(p))) {
+    const drop = new Set(paths);
+    return current.filter((entry) => !drop.has(String(entry[0])));
+  }
+  return [...current, ...paths.filter((p) => !held.has(p)).map((p) => [p, rank, alpha])];
+}
+function isBusy(view) {
+  return Boolean(view.model.get("busy"));
+}
+function commitFrozen(view, next) {
+  view.model.set("frozen", next);
+  view.model.save_changes();
+  applyFrozen(view);
+}
+function commitLora(view, next) {
+  view.model.set("lora", next);
+  view.model.save_changes();
+  applyLora(view);
+}
+function applyBusy(view) {
+  const busy = isBusy(view);
+  view.root.classList.toggle("tw-lm-is-busy", busy);
+  view.busyNote.hidden = !busy;
+  for (const g of view.groups) g.toggle.disabled = busy;
+  for (const upto of view.uptos) {
+    if (upto.disabled !== busy) upto.disabled = busy;
+  }
+  for (const chip of view.chips) chip.disabled = busy;
+}
+function onClick(view, event) {
+  const target = event.target;
+  if (!target || typeof target.closest !== "function") return;
+  const { collapsed, expanded, groups, rows } = view;
+  if (target.closest(".tw-lm-collapse-all")) {
+    for (const g of groups) collapsed.add(g.name);
+    applyCollapsed(view);
+    return;
+  }
+  if (target.closest(".tw-lm-expand-all")) {
+    collapsed.clear();
+    applyCollapsed(view);
+    return;
+  }
+  const chip = target.closest(".tw-lm-lora");
+  if (chip) {
+    if (!isBusy(view) && chip.paths) {
+      commitLora(view, toggleAdapters(arr(view.model.get("lora")), chip.paths, newRank(view), newAlpha(view)));
+    }
+    return;
+  }
+  const more = target.closest(".tw-lm-subs");
+  if (more) {
+    const name = more.dataset.name;
+    if (expanded.has(name)) expanded.delete(name);
+    else expanded.add(name);
+    applyLora(view);
+    return;
+  }
+  if (target.closest(".tw-lm-subrow")) return;
+  const toggle = target.closest(".tw-lm-block-toggle");
+  if (toggle) {
+    const block = Number(toggle.closest(".tw-lm-block").dataset.block);
+    if (isBusy(view)) applyFrozen(view);
+    else commitFrozen(view, toggleBlock(currentFrozen(view), view.layers.blocks, block));
+    return;
+  }
+  const head = target.closest(".tw-lm-block");
+  if (head) {
+    const g = groups.find((x) => String(x.block) === head.dataset.block);
+    if (g) {
+      if (collapsed.has(g.name)) collapsed.delete(g.name);
+      else collapsed.add(g.name);
+      applyCollapsed(view);
+    }
+    return;
+  }
+  const row = target.closest(".tw-lm-row");
+  if (!row || !view.body.contains(row)) return;
+  const i = Number(row.dataset.index);
+  if (!Number.isInteger(i) || i < 0 || i >= rows.length) return;
+  if (isBusy(view)) return;
+  if (target.closest(".tw-lm-upto")) {
+    view.anchor = i;
+    commitFrozen(view, freezeUpTo(currentFrozen(view), i));
+    return;
+  }
+  const frozen = currentFrozen(view);
+  const value = !frozen[i];
+  const anchor = view.anchor;
+  if (event.shiftKey && anchor !== null && anchor < rows.length) {
+    const q = view.filter.value;
+    const include = (j) => j === i || j === anchor || matchesFilter(view.layers.names[j], q);
+    commitFrozen(view, toggleRange(frozen, anchor, i, value, include));
+  } else {
+    commitFrozen(view, toggleRange(frozen, i, i, value));
+  }
+  view.anchor = i;
+}
+function onMouseDown(event) {
+  const t = event.target;
+  if (event.shiftKey && t && typeof t.closest === "function" && t.closest(".tw-lm-row")) {
+    event.preventDefault();
+  }
+}
+
+// src/layer_map.js
+function build(view) {
+  Object.assign(view, layersState(view.model.get("layers")));
+  const hasLora = view.targets.owners.length > 0;
+  view.root.classList.toggle("tw-lm-has-lora", hasLora);
+  view.loraSettings.hidden = !hasLora;
+  view.body.replaceChildren(buildRows(view));
+  applyCollapsed(view);
+  applyFilter(view);
+  applyFrozen(view);
+  applyLora(view);
+  applyBusy(view);
+}
+function render({ model, el }) {
+  const view = createView(model, el.ownerDocument || document);
+  el.appendChild(view.root);
+  const onRootClick = (event) => onClick(view, event);
+  const onFilterInput = () => applyFilter(view);
   const modelListeners = [
-    ["change:layers", () => build()],
-    ["change:frozen", () => applyFrozen()],
-    ["change:lora", () => applyLora()],
-    ["change:error", () => applyError()],
-    ["change:busy", () => applyBusy()],
-    ["change:rates", () => applyRates()]
+    ["change:layers", () => build(view)],
+    ["change:frozen", () => applyFrozen(view)],
+    ["change:lora", () => applyLora(view)],
+    ["change:error", () => applyError(view)],
+    ["change:busy", () => applyBusy(view)],
+    ["change:rates", () => applyRates(view)]
   ];
-  root.addEventListener("click", onClick);
-  root.addEventListener("mousedown", onMouseDown);
-  filter.addEventListener("input", onFilterInput);
+  view.root.addEventListener("click", onRootClick);
+  view.root.addEventListener("mousedown", onMouseDown);
+  view.filter.addEventListener("input", onFilterInput);
   for (const [event, handler] of modelListeners) model.on(event, handler);
-  build();
-  applyError();
+  build(view);
+  applyError(view);
   return function cleanup() {
     for (const [event, handler] of modelListeners) model.off(event, handler);
-    root.removeEventListener("click", onClick);
-    root.removeEventListener("mousedown", onMouseDown);
-    filter.removeEventListener("input", onFilterInput);
-    root.remove();
+    view.root.removeEventListener("click", onRootClick);
+    view.root.removeEventListener("mousedown", onMouseDown);
+    view.filter.removeEventListener("input", onFilterInput);
+    view.root.remove();
   };
 }
 var layer_map_default = { render };
