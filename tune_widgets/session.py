@@ -13,34 +13,32 @@ import warnings
 from pathlib import Path
 
 import keras
-import numpy as np
 import traitlets
 
-from .data import LabelledData, bucketing, encode, labelled, split
-from .data import examples as examples_of
-from .errors import ConfigError, StateError, TuneWidgetsError, TuneWidgetsWarning
+from .data import encode_split, training_split
+from .errors import StateError, TuneWidgetsError, TuneWidgetsWarning
 from .models import lora as lora_module
+from .models import predict as predicting
 from .models.backbone import load_backbone
 from .models.freezing import FreezePlan, apply_plan, exact_plan, layer_table, parameter_counts, plan_from_model, \
     plan_to, select
-from .models.head import HeadSpec, classifier_for, input_names
+from .models.head import HeadSpec, classifier_for
 from .models.reset import StartingPoint
-from .models.task import TASKS, CLASSIFICATION, task_named
+from .models.task import CLASSIFICATION, TASKS, task_named
+from .models.task import head_mismatch as head_mismatch_of
 from .models.user_models import preprocessing_module
-from .runs import config as run_records
-from .runs import export
-from .runs.config import run_config
-from .runs.record import RunRecord
+from .runs.config import restored_data_warning
+from .runs import export, store
 from .runs.resume import restore
 from .runs.store import RunStore, default_store
 from .saving import model_files
 from .training import distribute, jobs, layer_rates
 from .training.cache import FeatureCache
-from .training.fit import Fit
-from .training.optimizers import OptimizerSpec, build_optimizer, changed_spec
+from .training.fit import Fit, compile_model
+from .training.optimizers import OptimizerSpec, changed_spec
 from .tuning import lr_find, sweep, unfreezing
 from .tuning import rates as discriminative
-from .validation import screen_rows, whole_number
+from .validation import whole_number
 
 ALL = slice(None)
 DEFAULT = object()  # runs_dir: tune_runs/ in the working directory (see runs.store.default_runs_dir)
@@ -80,7 +78,7 @@ class Session(traitlets.HasTraits):
     freeze_sweep = traitlets.Any(None, allow_none=True, help="The latest SweepResult, growing point by point.")
 
     def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False, **kwargs):
-        store = default_store() if runs_dir is DEFAULT else RunStore(runs_dir)
+        run_store = default_store() if runs_dir is DEFAULT else RunStore(runs_dir)
         super().__init__(**kwargs)
         self.backbone = None
         self.strategy = None
@@ -92,8 +90,8 @@ class Session(traitlets.HasTraits):
         self._restored = None  # the run load_run restored, until the model changes
         self._feature_cache = FeatureCache()  # the frozen prefix's outputs, keyed by plan, model and data
         self._lock = threading.RLock()
-        self._runs = store
-        self.runs = store.records()
+        self._runs = run_store
+        self.runs = run_store.records()
         if strategy is not None:
             self.set_strategy(strategy)
 
@@ -118,22 +116,20 @@ class Session(traitlets.HasTraits):
         with self._scope():
             backbone = load_backbone(source, input_shape=input_shape, weights=weights,
                                      sequence_length=sequence_length, allow_pickle=allow_pickle)
-            model_files.restore(backbone, source, sequence_length)
-            if preprocessing != "auto":
-                if declared is not None and backbone.tokenizer is not None:
-                    raise ConfigError(f"preprocessing scales images, but {backbone.source} takes text: leave it out.")
-                backbone.preprocessing = declared
+            model_files.restore(backbone, source, sequence_length, declared if preprocessing != "auto" else "auto")
             keep_head = backbone.kind == "model" and head is None
             head = head or self.head
-            encoded = _encode_all(backbone, self.train_data, self.validation_data)
+            encoded = encode_split(backbone, self.train_data, self.validation_data)
             model = classifier_for(backbone, head, keep_head, self.train_data)
         plan = plan_from_model(model if model is not None else backbone.model)
-        start = StartingPoint.of(backbone)
         with self.hold_trait_notifications():
-            self.backbone, self._encoded, self._keep_head, self._start = backbone, encoded, keep_head, start
-            self.head = head
-            self._set_model(model, plan)
+            self._install(backbone, StartingPoint.of(backbone), encoded, keep_head, head, model, plan)
         return self
+
+    def _install(self, backbone, start, encoded, keep_head, head, model, plan):
+        """Hold a newly loaded (or restored) backbone and its model; `start` is what reset() returns to."""
+        self.backbone, self._start, self._encoded, self._keep_head, self.head = backbone, start, encoded, keep_head, head
+        self._set_model(model, plan)
 
     def set_head(self, num_classes=None, dropout=None, activation=None, pooling=None):
         """Replace the head: class count (None: from the data), dropout, activation, pooling."""
@@ -276,16 +272,7 @@ class Session(traitlets.HasTraits):
         self.optimizer = changed_spec(self.optimizer, spec, changes)
         return self
 
-    def set_rates(self, rates=None, *, lowest=None):
-        """Discriminative learning rates: a multiplier of the learning rate per layer group
-        (a block holding weights), applied to each variable's update by every optimizer.
-
-        set_rates(lowest=0.01): the lowest block at 1/100 of the head's rate, geometric between;
-        set_rates(slice(1e-5, 1e-3)): fastai's form, the head at 1e-3 (the learning rate) and
-        the lowest block at 1e-5; set_rates({"transformer_layer_5": 0.5}): named blocks, the
-        others × 1; set_rates(None): one rate for every layer. See `tuning/rates.py`.
-        """
-        return self.set_optimizer(**discriminative.resolve(self.layers, rates, lowest))
+    set_rates = discriminative.set_rates
 
     # ---- data --------------------------------------------------------------------------------
 
@@ -305,23 +292,16 @@ class Session(traitlets.HasTraits):
         if batch_size is not None:
             batch_size = whole_number("batch_size", batch_size)
         head_classes = None if self._keep_head else self.head.num_classes
-        full = labelled(data, labels, text_column=text_column, label_column=label_column, class_names=class_names,
-                        dropna=dropna, task=task, num_classes=TASKS.get(task, CLASSIFICATION).classes_given(head_classes))
-        if validation_data is not None:
-            if isinstance(validation_data, tuple) and len(validation_data) == 2:
-                validation_data = labelled(*validation_data, class_names=full.class_names, dropna=dropna,
-                                           task=full.task)
-            held = labelled(validation_data, class_names=full.class_names, text_column=text_column,
-                            label_column=label_column, dropna=dropna, task=full.task)
-            train = full
-        else:
-            train, held = split(full, validation, seed)
-        encoded = _encode_all(self.backbone, train, held)
+        train, held = training_split(data, labels, validation=validation, validation_data=validation_data, seed=seed,
+                                     text_column=text_column, label_column=label_column, class_names=class_names,
+                                     dropna=dropna, task=task,
+                                     num_classes=TASKS.get(task, CLASSIFICATION).classes_given(head_classes))
+        encoded = encode_split(self.backbone, train, held)
         model = self.model
         if self.backbone is not None and (model is None or self._width_follows(train)):
             with self._scope():
                 model = classifier_for(self.backbone, self.head, self._keep_head, train)
-        mismatch = _head_mismatch(model, train)
+        mismatch = head_mismatch_of(model, train)
         if mismatch:
             warnings.warn(mismatch, TuneWidgetsWarning, stacklevel=2)
         with self.hold_trait_notifications():
@@ -353,6 +333,11 @@ class Session(traitlets.HasTraits):
         return self._encoded
 
     @property
+    def run_store(self):
+        """The RunStore every fit is written to (see `runs/store.py`)."""
+        return self._runs
+
+    @property
     def feature_cache(self):
         """The frozen prefix's outputs on this data (see `training/cache.py`)."""
         return self._feature_cache
@@ -371,21 +356,11 @@ class Session(traitlets.HasTraits):
         Data is kept even when it does not fit a user model's own head; fit and evaluate are
         refused with this message until `set_head()` gives the model a head for the data.
         """
-        return _head_mismatch(self.model, self.train_data)
+        return head_mismatch_of(self.model, self.train_data)
 
     # ---- training ----------------------------------------------------------------------------
 
-    def compile(self, total_steps=1, model=None, jit_compile=False):
-        """Apply the plan and compile with a fresh optimizer. `fit` does this itself, every time,
-        so a freeze change can never be trained with a stale compiled graph."""
-        apply_plan(self._require_model(), self.plan)
-        model = model or self.model
-        loss, metrics = task_named(self.task).loss_and_metrics(from_logits=self._outputs_logits)
-        factors = layer_rates.variable_factors(model, self.layers, self.optimizer.layer_rates)
-        with self._scope():
-            model.compile(optimizer=build_optimizer(self.optimizer, total_steps, factors), loss=loss, metrics=metrics,
-                          jit_compile=jit_compile)
-        return model
+    compile = compile_model
 
     def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False, cache="auto", tags=None,
             jit_compile=False, mixed_precision=False):
@@ -413,7 +388,7 @@ class Session(traitlets.HasTraits):
         not fit the data, a bad batch size); return the batch size a fit would use."""
         batch_size = self.batch_size if batch_size is None else whole_number("batch_size", batch_size)
         self._check_idle()
-        self._require_model()
+        self.require_model()
         if self.train_data is None:
             raise StateError("There is no training data: call set_data(...) first.")
         if self.head_mismatch:
@@ -431,39 +406,11 @@ class Session(traitlets.HasTraits):
         (fine_tune, sweep_freeze) check it between them."""
         return self._stop_requested.is_set()
 
-    # ---- tuning (tune_widgets/tuning/) --------------------------------------------------------
+    # ---- tuning: each tool is a function of a session, in its own module of tuning/ -----------
 
-    def find_lr(self, start=1e-7, end=10.0, steps=None, *, divergence=4.0, batch_size=None, seed=None,
-                background=False, cache="auto"):
-        """The LR finder: train `steps` batches (default: ten epochs' worth, 20 to 100) at rates
-        growing exponentially from `start` to `end`, stop once the smoothed loss passes
-        `divergence` × its minimum, then put the weights back bit for bit. Returns an
-        LRFinderResult (rates, losses, suggestion by fastai's valley rule) and keeps it in
-        `lr_finder`. The sweep is a run with config["purpose"] == "lr_find". See `tuning/lr_find.py`.
-        """
-        return lr_find.find_lr(self, start, end, steps, divergence=divergence, batch_size=batch_size, seed=seed,
-                               background=background, cache=cache)
-
-    def fine_tune(self, epochs=1, frozen_epochs=1, *, unfreeze="all", learning_rate=None, lowest=0.01,
-                  batch_size=None, seed=None, callbacks=(), background=False):
-        """fastai's fine_tune: `frozen_epochs` with everything below the head frozen, then
-        `epochs` with the body unfrozen at half the rate, spread by `lowest` (see set_rates).
-        unfreeze="gradual" unfreezes one block per epoch from the top instead. One run per
-        phase, marked config["phase"]; the optimizer spec is put back afterwards. See
-        `tuning/unfreezing.py`."""
-        return unfreezing.fine_tune(self, epochs, frozen_epochs, unfreeze=unfreeze, learning_rate=learning_rate,
-                                    lowest=lowest, batch_size=batch_size, seed=seed, callbacks=callbacks,
-                                    background=background)
-
-    def sweep_freeze(self, points=None, epochs=1, *, metric=None, batch_size=None, seed=0,
-                     background=False):
-        """A short run per freeze cut point (default: head only, then the top one, two and three
-        blocks; or freeze_to selectors), each from the same starting weights, which are put back
-        afterwards with the plan. Returns a SweepResult, also kept (growing) in `freeze_sweep`;
-        apply its best plan with `set_frozen(result.best.frozen)`. metric=None compares
-        "val_accuracy", or "val_loss" for regression. See `tuning/sweep.py`."""
-        return sweep.sweep_freeze(self, points, epochs, metric=metric, batch_size=batch_size, seed=seed,
-                                  background=background)
+    find_lr = lr_find.find_lr
+    fine_tune = unfreezing.fine_tune
+    sweep_freeze = sweep.sweep_freeze
 
     # ---- runs --------------------------------------------------------------------------------
 
@@ -487,13 +434,11 @@ class Session(traitlets.HasTraits):
         with self._scope():
             restored = restore(self._runs.open(run), weights, backbone=self.backbone, model=self.model,
                                head=self.head, keep_head=self._keep_head)
-        encoded = _encode_all(restored.backbone, self.train_data, self.validation_data)
+        encoded = encode_split(restored.backbone, self.train_data, self.validation_data)
         with self.hold_trait_notifications():
-            self.backbone, self._encoded, self._keep_head = restored.backbone, encoded, restored.keep_head
-            self._start = StartingPoint.of(restored.backbone)  # reset() returns to the run's weights
-            self.head, self.optimizer = restored.head, restored.optimizer
-            self._set_model(restored.model, restored.plan)
-            self._restored = restored
+            self._install(restored.backbone, StartingPoint.of(restored.backbone), encoded, restored.keep_head,
+                          restored.head, restored.model, restored.plan)  # reset() returns to the run's weights
+            self.optimizer, self._restored = restored.optimizer, restored
         self._check_restored_data()
         return self
 
@@ -509,52 +454,16 @@ class Session(traitlets.HasTraits):
             session.set_data(data, batch_size=session._restored.config["batch_size"], **split)
         return session
 
-    def delete_run(self, run):
-        """Delete a run (its id or RunRecord): its folder and its record."""
-        run_id = run.run_id if isinstance(run, RunRecord) else run
-        record = next((r for r in self.runs if r.run_id == run_id), None)
-        if record is None:
-            raise StateError(f"There is no run {run_id!r} in this session.")
-        if record.status == "running":
-            raise StateError(f"Run {run_id} is still training: stop it before deleting it.")
-        self._runs.delete(run_id)
-        self.runs = [r for r in self.runs if r is not record]
-        return self
-
-    def export_script(self, path, run=None, *, data=None, epochs=None):
-        """Write a standalone Python script (plain Keras, KerasHub, transformers) that rebuilds
-        a run's model, head, freeze plan and optimizer and trains it; see `runs.export`.
-
-        run: a run id or RunRecord; None exports the session as it is now, for `epochs` (by
-        default the latest run's). data: the data path written into the script (it also takes
-        --data).
-        """
-        if run is None:
-            self._require_model()
-            if self.train_data is None:
-                raise StateError("There is no training data: call set_data(...) first, or export a run.")
-            latest = self.runs[-1].config if self.runs else {}
-            config, run_id = run_config(self, epochs or latest.get("epochs", 1), self.batch_size, latest.get("seed")), None
-        else:
-            run_id = run.run_id if isinstance(run, RunRecord) else run
-            record = next((r for r in self.runs if r.run_id == run_id), None)
-            stored = self._runs.open(run) if record is None else None
-            config, run_id = (record.config, run_id) if stored is None else (stored.config, stored.run_id)
-        return export.write_script(path, config, data=data, run_id=run_id)
+    delete_run = store.delete_run
+    export_script = export.export_script
 
     def set_strategy(self, strategy):
         """Train under a `tf.distribute.Strategy` (None: the default device). The model, head
         and optimizer are built under its scope (a keras.Model given to load_model is copied
         into it), so set it before `load_model`; `batch_size` is then the global batch, split
         evenly across the replicas."""
-        import tensorflow as tf
-
         self._check_idle()
-        if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
-            raise ConfigError(f"Expected a tf.distribute.Strategy (MirroredStrategy, ...), got {type(strategy).__name__}.")
-        if self.backbone is not None and strategy is not self.strategy:
-            raise StateError("The model was built outside this strategy's scope: call set_strategy() before "
-                             "load_model(...), or pass Session(strategy=...), then load the model again.")
+        distribute.check_strategy(strategy, self.backbone is not None and strategy is not self.strategy)
         self.strategy = strategy
         return self
 
@@ -563,58 +472,14 @@ class Session(traitlets.HasTraits):
 
     def _check_restored_data(self):
         """Warn when the data differs from the data of the run load_run restored."""
-        if self._restored is None or self.train_data is None:
-            return
-        now = run_records.data_record(self.train_data, self.validation_data, self.data_split)
-        differences = run_records.data_differences(self._restored.config, now)
-        if differences:
-            warnings.warn(f"The data differs from the data run {self._restored.origin['run_id']} trained on: "
-                          f"{differences}. Training goes on from its weights, on this data.",
-                          TuneWidgetsWarning, stacklevel=3)
+        warning = restored_data_warning(self._restored, self.train_data, self.validation_data, self.data_split)
+        if warning:
+            warnings.warn(warning, TuneWidgetsWarning, stacklevel=3)
 
-    # ---- evaluation and prediction -----------------------------------------------------------
+    # ---- evaluation and prediction (models/predict.py) ---------------------------------------
 
-    def evaluate(self, data=None, labels=None, *, k=5, name=None):
-        """Evaluate on the validation data, or on `data` (anything set_data takes): an
-        EvaluationReport, or a RegressionReport for regression data."""
-        model = self._require_model()
-        if data is None:
-            if self.validation_data is None:
-                raise StateError("There is no validation data: call set_data(...) or pass data.")
-            if self.head_mismatch:
-                raise StateError(self.head_mismatch)
-            held, name = self.validation_data, name or "validation"
-            cached = self._feature_cache.cached(model, self.plan, self._encoded)
-            model, x = (cached[0], cached[2]) if cached else (model, self._encoded["validation"])
-        else:
-            held = labelled(data, labels, class_names=self.class_names, task=self.task or "auto")
-            x, name = encode(held, self.backbone), name or "test"
-        self.evaluation = task_named(held.task).report(self._outputs(model, x), held, k, name)
-        return self.evaluation
-
-    def predict(self, examples):
-        """Class probabilities for raw examples (texts, images or arrays); for regression, one
-        predicted value per example."""
-        model = self._require_model()
-        if isinstance(examples, str):
-            examples = [examples]
-        examples, _ = screen_rows(examples)
-        raw, kind = examples_of(examples)
-        raw = LabelledData(raw, np.zeros(len(raw), "int32"), ("",), kind)
-        return task_named(self.task).predictions(self._outputs(model, encode(raw, self.backbone)))
-
-    def _outputs(self, model, x):
-        """The model's outputs (class probabilities, or targets), computed length-bucketed for
-        text (see data/bucketing.infer)."""
-        inputs = bucketing.as_inputs(x, input_names(model)) if not isinstance(x, list) else x
-        output = bucketing.infer(model, inputs, batch_size=self.batch_size * 2)[0]
-        if self._outputs_logits:
-            output = keras.ops.convert_to_numpy(keras.ops.softmax(output, axis=-1))
-        return np.asarray(output)
-
-    @property
-    def _outputs_logits(self):
-        return not self._keep_head and self.head.activation == "linear"
+    evaluate = predicting.evaluate
+    predict = predicting.predict
 
     @property
     def class_names(self):
@@ -645,7 +510,7 @@ class Session(traitlets.HasTraits):
     def save(self, path):
         """Save the model as a .keras file, with a `.tune.json` beside it (class names, tokenizer,
         preprocessing): `load_model(path)` feeds it exactly as now."""
-        self._require_model()
+        self.require_model()
         return model_files.save(self, path)
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -659,7 +524,8 @@ class Session(traitlets.HasTraits):
             raise StateError("There is no model yet: call load_model(...) first.")
         return self.backbone
 
-    def _require_model(self):
+    def require_model(self):
+        """The model, or the StateError that says what it still needs."""
         self._require_backbone()
         if self.model is None:
             raise StateError("The head needs a class count: call set_data(...) or set_head(num_classes=...).")
@@ -680,17 +546,6 @@ class Session(traitlets.HasTraits):
         parts.append(f"{len(self.runs)} runs")
         return f"Session({'; '.join(parts)})"
 
-
-def _encode_all(backbone, train, held):
-    if backbone is None or train is None:
-        return {}
-    return {"train": encode(train, backbone), "validation": encode(held, backbone)}
-
-
-def _head_mismatch(model, data):
-    if model is None or data is None:
-        return ""
-    return task_named(data.task).head_mismatch(model.output.shape[-1], data)
 
 
 __all__ = ["Session", "TuneWidgetsError"]
