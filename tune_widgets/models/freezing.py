@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from ..errors import ConfigError, LayerSelectionError, did_you_mean
+from . import keras_internals
 
 # Names that start a block: ResNet/DenseNet stages (conv2_block1_... → conv2), EfficientNet
 # stages (block2a_... → block2), MobileNetV2 (block_3_... → block_3), VGG (block1_conv1),
@@ -102,16 +103,16 @@ def _parameter_split(layer):
     sublayer's own variable lists instead.
     """
     trainable = fixed = adapters = 0
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+    for sublayer in keras_internals.sublayers(layer, include_self=True, recursive=True):
         base, lora = lora_weights(sublayer) or (None, ())
-        for variable in sublayer._trainable_variables:
+        for variable in keras_internals.own_trainable_variables(sublayer):
             if any(variable is v for v in lora):
                 adapters += _size(variable)
             elif variable is base:
                 fixed += _size(variable)
             else:
                 trainable += _size(variable)
-        fixed += sum(_size(v) for v in sublayer._non_trainable_variables)
+        fixed += sum(_size(v) for v in keras_internals.own_non_trainable_variables(sublayer))
     return trainable, fixed, adapters
 
 
@@ -121,15 +122,15 @@ def lora_weights(layer):
     if not getattr(layer, "lora_enabled", False):
         return None
     if isinstance(layer, keras.layers.Embedding):
-        return layer._embeddings, [layer.lora_embeddings_a, layer.lora_embeddings_b]
-    return layer._kernel, [layer.lora_kernel_a, layer.lora_kernel_b]
+        return keras_internals.adapted_weight(layer), [layer.lora_embeddings_a, layer.lora_embeddings_b]
+    return keras_internals.adapted_weight(layer), [layer.lora_kernel_a, layer.lora_kernel_b]
 
 
 def hold_lora_flags(layer):
     """Keep LoRA's rule inside `layer` after its `trainable` flag was set: adapters always
     train, the weights they adapt never do. (Keras' setter turns every weight of the layer
     on or off, these included.)"""
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+    for sublayer in keras_internals.sublayers(layer, include_self=True, recursive=True):
         adapted = lora_weights(sublayer)
         if adapted:
             base, adapters = adapted
@@ -157,7 +158,7 @@ def apply_plan(model, plan):
     for layer in model.layers:
         trainable = layer.name not in plan.frozen
         if layer.trainable != trainable or any(
-            sub.trainable != trainable for sub in layer._flatten_layers(include_self=False)
+            sub.trainable != trainable for sub in keras_internals.sublayers(layer, include_self=False)
         ):
             layer.trainable = trainable  # Keras propagates the flag to every sublayer
             hold_lora_flags(layer)

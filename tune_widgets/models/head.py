@@ -8,6 +8,7 @@ import keras
 
 from ..errors import ConfigError
 from ..validation import whole_number
+from . import keras_internals
 from .task import CLASSIFICATION, task_named
 
 
@@ -27,17 +28,16 @@ class FineTuneModel(keras.Model):
     """
 
     def call(self, inputs, training=None, mask=None, **kwargs):
-        from keras.src.models.functional import operation_fn  # the one helper Functional uses
-
         frozen = {id(layer) for layer in self.layers if not layer.trainable}
-        inputs = self._standardize_inputs(inputs)
+        inputs = keras_internals.graph_inputs(self, inputs)
         if mask is not None:
             for x, m in zip(inputs, keras.tree.flatten(mask)):
                 if m is not None:
-                    keras.src.backend.set_keras_mask(x, m)
-        outputs = self._run_through_graph(
+                    keras_internals.set_mask(x, m)
+        outputs = keras_internals.run_functional_graph(
+            self,
             inputs,
-            operation_fn=lambda op: operation_fn(
+            lambda op: keras_internals.operation_caller(
                 op, training=False if id(op) in frozen else training, **kwargs
             ),
         )
@@ -53,7 +53,7 @@ class FineTuneModel(keras.Model):
         """Scalar logs as one-element vectors when training on several workers: Keras averages
         them there with `strategy.reduce("MEAN", axis=0)`, which needs an axis to average over
         (keras-team/keras#20585). The average comes back a scalar."""
-        strategy = self._distribute_strategy
+        strategy = keras_internals.scope_strategy(self)
         if strategy is None or strategy.num_replicas_in_sync <= len(strategy.extended.worker_devices):
             return logs
         return keras.tree.map_structure(lambda value: keras.ops.reshape(value, (1,)), logs)
@@ -64,9 +64,10 @@ class FineTuneModel(keras.Model):
         Keras takes the batch's shapes from `strategy.reduce("MEAN", batch)`, which
         MultiWorkerMirroredStrategy refuses for an (x, y) batch, so `fit` fails on several
         workers (keras-team/keras#20585). Only the shapes and dtypes are used, so any replica's
-        share serves, with no cross-worker reduction.
+        share serves, with no cross-worker reduction. (A Keras private method: listed in
+        `keras_internals.OVERRIDDEN`.)
         """
-        if self._distribute_strategy is None or iterator is None:
+        if keras_internals.scope_strategy(self) is None or iterator is None:
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
         import tensorflow as tf
 
@@ -76,7 +77,7 @@ class FineTuneModel(keras.Model):
                 if isinstance(x, tf.distribute.DistributedValues) else x, next(batches))
             break
         with self.distribute_strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
+            keras_internals.symbolic_build(self, data_batch)
 
 
 @keras.saving.register_keras_serializable(package="tune_widgets")
@@ -132,7 +133,7 @@ def input_names(model):
     `keras.applications` model: layer "input_layer", tensor "keras_tensor_12"). So data is
     keyed by these names here, and handed to a model as a list in `model.inputs` order.
     """
-    return [tensor._keras_history.operation.name for tensor in model.inputs]
+    return [keras_internals.producing_layer(tensor).name for tensor in model.inputs]
 
 
 def build_classifier(backbone, head, num_classes, task=CLASSIFICATION, data=None):

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from ..errors import ConfigError, LayerSelectionError, did_you_mean
+from . import keras_internals
 from .freezing import hold_lora_flags, lora_weights, select
 
 ELIGIBLE = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding)
@@ -84,7 +85,7 @@ class LoraPlan:
 
 def targets(model):
     """Every layer of `model` LoRA can adapt, in model order, as `Target`s."""
-    return tuple(Target(layer.path, owner.name, type(layer).__name__, _size(_adapted(layer)),
+    return tuple(Target(layer.path, owner.name, type(layer).__name__, _size(keras_internals.adapted_weight(layer)),
                         layer is not owner and layer.name in PREFERRED)
                  for owner, layer in _eligible(model))
 
@@ -103,10 +104,10 @@ def _eligible(model):
     order its weights were made (query, key, value, output, feedforward)."""
     seen = set()
     for owner in model.layers:
-        found = [layer for layer in owner._flatten_layers(include_self=True, recursive=True)
+        found = [layer for layer in keras_internals.sublayers(owner, include_self=True, recursive=True)
                  if isinstance(layer, ELIGIBLE) and layer.built and id(layer) not in seen]
         order = {id(weight): i for i, weight in enumerate(owner.weights)}
-        for layer in sorted(found, key=lambda layer: order.get(id(_adapted(layer)), 0)):
+        for layer in sorted(found, key=lambda layer: order.get(id(keras_internals.adapted_weight(layer)), 0)):
             seen.add(id(layer))
             yield owner, layer
 
@@ -167,7 +168,7 @@ def _by_path(model, candidates, pattern):
         matches = [p for p in paths if p == pattern]
     if matches:
         return matches
-    other = next((layer for owner in model.layers for layer in owner._flatten_layers(include_self=True)
+    other = next((layer for owner in model.layers for layer in keras_internals.sublayers(owner, include_self=True)
                   if layer.path == pattern), None)
     if other is not None:
         raise LayerSelectionError(
@@ -219,9 +220,8 @@ def remove(model, table, selector, merge=False):
         if merge:
             merged = layer.embeddings if isinstance(layer, keras.layers.Embedding) else layer.kernel
             base.assign(keras.ops.cast(merged, base.dtype))
-        for variable in adapters:  # what `del layer.<name>` does, without its gc.collect() per weight
-            layer._untrack_variable(variable)
-            super(keras.layers.Layer, layer).__delattr__(variable.name)  # the attribute has the weight's name
+        for variable in adapters:
+            keras_internals.drop_variable(layer, variable)
         layer.lora_enabled, layer.lora_rank, layer.lora_alpha = False, None, None
         base.trainable = layer.trainable
     if adapted:
@@ -243,12 +243,8 @@ def _layer(model, path):
     owner, _, rest = path.partition("/")
     layer = model.get_layer(owner)
     if rest:
-        layer = next(sub for sub in layer._flatten_layers(include_self=False) if sub.path == path)
+        layer = next(sub for sub in keras_internals.sublayers(layer, include_self=False) if sub.path == path)
     return layer
-
-
-def _adapted(layer):
-    return layer._embeddings if isinstance(layer, keras.layers.Embedding) else layer._kernel
 
 
 def _size(variable):

@@ -19,9 +19,9 @@ import re
 import warnings
 
 import keras
-from keras.src.models.functional import Functional
 
 from ..errors import ConfigError, TuneWidgetsWarning
+from . import keras_internals
 
 # keras.applications networks whose preprocess_input changes the pixels, by the default name
 # each constructor gives its model (e.g. MobileNetV2(alpha=1.0, input_shape=(160, 160, 3)) is
@@ -50,21 +50,21 @@ def open_nested(model):
     in one pass over the graph. If that fails (two layers of one name, a custom layer without
     `get_config`), the model is kept as it is, with a warning.
     """
-    if not any(isinstance(layer, (Functional, keras.Sequential)) for layer in model.layers):
+    if not any(keras_internals.is_functional(layer) or isinstance(layer, keras.Sequential) for layer in model.layers):
         return model, None
-    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t._keras_history.operation.name)
+    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=keras_internals.producing_layer(t).name)
               for t in model.inputs]
     fed_by_input = {id(tensor) for tensor in inputs}
     found = []
 
     def inline(operation):
         if isinstance(operation, keras.Sequential):
-            operation = getattr(operation, "_functional", None) or operation
-        if isinstance(operation, Functional):
+            operation = keras_internals.sequential_graph(operation) or operation
+        if keras_internals.is_functional(operation):
             def run_inside(*args, **kwargs):  # call arguments such as training=False: Keras 3 overrides them anyway
                 if all(id(t) in fed_by_input for t in keras.tree.flatten(args)):
                     found.append(family(operation.name))
-                return operation._run_through_graph(args[0] if len(args) == 1 else args, operation_fn=inline)
+                return keras_internals.run_functional_graph(operation, args[0] if len(args) == 1 else args, inline)
             return run_inside
 
         def copy(*args, **kwargs):
@@ -75,7 +75,7 @@ def open_nested(model):
         return copy
 
     try:
-        outputs = model._run_through_graph(inputs, operation_fn=inline)
+        outputs = keras_internals.run_functional_graph(model, inputs, inline)
         flat = keras.Model(_single(inputs), outputs, name=model.name)
     except Exception as error:  # two layers of one name, a layer that cannot be copied
         warnings.warn(f"{model.name}'s nested models cannot be opened into one layer list "
