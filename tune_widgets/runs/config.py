@@ -12,6 +12,7 @@ import weakref
 
 import numpy as np
 
+from ..models import keras_internals
 from ..training import distribute
 
 
@@ -26,7 +27,7 @@ def backbone_spec(backbone, keep_head):
         "tokenizer": tokenizer.folder if tokenizer is not None else None,
         "preprocessing": backbone.preprocessing,
         "pooling": backbone.pooling,
-        "features": backbone.features._keras_history.operation.name,
+        "features": keras_internals.producing_layer(backbone.features).name,
         "features_rank": len(backbone.features.shape),
         "keep_head": keep_head,
     }

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError, StateError
+from ..models import keras_internals
 from ..models.task import task_named
 from ..training.optimizers import Schedule
 from ..training.layer_rates import LayerRates
@@ -68,7 +69,7 @@ def script(config, data=None, run_id=None):
         "WEIGHTS": spec.get("weights"),
         "TOKENIZER": spec.get("tokenizer") or (str(config["model"]) if kind == "text" else None),
         "SEQUENCE_LENGTH": spec.get("sequence_length"),
-        "PREPROCESSING": _public_module(spec.get("preprocessing")),
+        "PREPROCESSING": keras_internals.public_module(spec.get("preprocessing")),
         "FEATURES": spec.get("features"),
         "HEAD": config["head"],
         "FROZEN": list(config["frozen"]),
@@ -109,11 +110,6 @@ def _needed(name, kind, source, spec, config_has_rates):
         "PREPROCESSING": kind == "image", "FEATURES": source == "file" and not spec["keep_head"],
         "HEAD": not spec["keep_head"], "LAYER_FACTORS": bool(config_has_rates),
     }.get(name, True)
-
-
-def _public_module(module):
-    """keras.src.applications.resnet → keras.applications.resnet (its public name)."""
-    return module.replace("keras.src.applications.", "keras.applications.") if module else None
 
 
 def _header(config, kind, run_id):
@@ -359,9 +355,14 @@ def _schedule_code():
 
 
 def _rates_code(optimizer):
-    """tune-widgets' per-layer rate mixin (training/layer_rates.py), and the optimizer class it makes."""
+    """tune-widgets' per-layer rate mixin (training/layer_rates.py) after the Keras internals it
+    calls (the script cannot import tune_widgets), and the optimizer class it makes."""
     base = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}[optimizer["optimizer"]]
-    return (inspect.getsource(LayerRates).rstrip() + f"\n\n\nclass LayerRate{base}(LayerRates, keras.optimizers.{base}):\n"
+    called = {name: value for method in vars(LayerRates).values() if inspect.isfunction(method)
+              for name, value in inspect.getclosurevars(method).globals.items()
+              if inspect.isfunction(value) and value.__module__ == keras_internals.__name__}
+    helpers = "".join(inspect.getsource(called[name]).rstrip() + "\n\n\n" for name in sorted(called))
+    return (helpers + inspect.getsource(LayerRates).rstrip() + f"\n\n\nclass LayerRate{base}(LayerRates, keras.optimizers.{base}):\n"
             f'    """{base} with a rate per layer: LAYER_FACTORS scales each layer\'s updates."""\n')
 
 

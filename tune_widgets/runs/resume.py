@@ -13,7 +13,7 @@ from ..models.head import HeadSpec, build_classifier
 from ..models.task import task_named
 from ..training.optimizers import OptimizerSpec
 from ..models.snapshot import WeightSnapshot
-from ..models import lora
+from ..models import keras_internals, lora
 from .config import signature
 from .store import weights_marks
 
@@ -110,6 +110,6 @@ def _fresh_adapters(model):
     """Keras saves an adapted kernel with its adapters merged in, and zeroes both adapter
     matrices when it loads one: the model computes what it did, but A·B = 0 with A = 0 would
     never learn again. A gets a fresh start, as enable_lora gives it (B stays 0: no change)."""
-    for layer in model._flatten_layers(include_self=False):
+    for layer in keras_internals.sublayers(model, include_self=False):
         if getattr(layer, "lora_enabled", False):
             layer.lora_kernel_a.assign(keras.initializers.HeUniform()(layer.lora_kernel_a.shape))

@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 
 from ..errors import ConfigError
+from ..models import keras_internals
 
 POLICY = "mixed_bfloat16"  # bfloat16 needs no loss scaling, unlike float16
 BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "ALL")
@@ -42,9 +43,9 @@ def mixed_precision(model, enabled=True):
         yield
         return
     layers = [sub for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
-              for sub in layer._flatten_layers(include_self=True, recursive=True)]
-    output_layer = keras.tree.flatten(model.outputs)[0]._keras_history.operation
-    keep = {id(sub) for sub in output_layer._flatten_layers(include_self=True, recursive=True)}
+              for sub in keras_internals.sublayers(layer, include_self=True, recursive=True)]
+    output_layer = keras_internals.producing_layer(keras.tree.flatten(model.outputs)[0])
+    keep = {id(sub) for sub in keras_internals.sublayers(output_layer, include_self=True, recursive=True)}
     saved = [(layer, layer.dtype_policy) for layer in layers]
     try:
         for layer in layers:

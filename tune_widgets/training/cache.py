@@ -21,6 +21,7 @@ import numpy as np
 import psutil
 
 from ..data import bucketing
+from ..models import keras_internals
 from ..models.head import FineTuneModel, input_names
 
 STOCHASTIC = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
@@ -42,13 +43,14 @@ def plan_cache(model):
     """A CachePlan for `model` as its layers are frozen now, or (None, reason) when caching
     cannot help or would not be exact."""
     layers = list(model.layers)
-    own = {id(node) for nodes in model._nodes_by_depth.values() for node in nodes}  # not other models' uses
+    own = {id(node) for node in keras_internals.graph_nodes(model)}  # not other models' uses
     input_layers = {layer.name for layer in layers if isinstance(layer, keras.layers.InputLayer)}
     prefix = set(input_layers)
     for layer in layers:
         if layer.name in prefix:
             continue
-        parents = {parent.name for node in layer._inbound_nodes if id(node) in own for parent in _parents(node)}
+        parents = {parent.name for node in keras_internals.inbound_nodes(layer) if id(node) in own
+                   for parent in _parents(node)}
         if not parents <= prefix:
             continue
         if type(layer).__name__.startswith("Random"):
@@ -66,11 +68,11 @@ def plan_cache(model):
     for layer in layers:
         if layer.name in prefix:
             continue
-        for node in layer._inbound_nodes:
+        for node in keras_internals.inbound_nodes(layer):
             if id(node) not in own:
                 continue
             for tensor in node.input_tensors:
-                owner = tensor._keras_history.operation.name
+                owner = keras_internals.producing_layer(tensor).name
                 if owner in prefix and all(tensor is not t for t in cut):
                     cut.append(tensor)
                     names.append(owner)
@@ -224,12 +226,8 @@ def _suffix_model(model, cut):
     The model's own input would then name a node the model does not have, and saving the model
     fails ("could not find node key"). The histories are put back once the suffix is built.
     """
-    histories = [(tensor, tensor._keras_history) for tensor in model.inputs]
-    try:
+    with keras_internals.histories_kept(model.inputs):
         return FineTuneModel(cut, model.output, name=f"{model.name}_suffix")
-    finally:
-        for tensor, history in histories:
-            tensor._keras_history = history
 
 
 def _fixed(layer):
@@ -238,4 +236,4 @@ def _fixed(layer):
 
 
 def _parents(node):
-    return [t._keras_history.operation for t in node.input_tensors]
+    return [keras_internals.producing_layer(t) for t in node.input_tensors]

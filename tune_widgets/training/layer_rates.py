@@ -13,6 +13,7 @@ import math
 import keras
 
 from ..errors import ConfigError, LayerSelectionError, did_you_mean
+from ..models.keras_internals import uses_weight_decay, variable_index  # by name: runs/export.py copies them
 
 
 def check(layers, layer_rates):
@@ -62,7 +63,7 @@ class LayerRates:
         self._factors = [self._factors_by_id.get(id(variable), 1.0) for variable in variables]
 
     def _factor(self, variable):
-        return self._factors[self._get_variable_index(variable)]
+        return self._factors[variable_index(self, variable)]
 
     def update_step(self, gradient, variable, learning_rate):
         factor = self._factor(variable)
@@ -70,11 +71,12 @@ class LayerRates:
 
     def _apply_weight_decay(self, variables):
         """Keras' decoupled weight decay (variable -= variable × wd × lr), with each variable's
-        own rate: one rule for the update and the decay, as in fastai's parameter groups."""
+        own rate: one rule for the update and the decay, as in fastai's parameter groups. (It
+        overrides a private Keras method: tune_widgets lists it in keras_internals.OVERRIDDEN.)"""
         if self.weight_decay is None:
             return
         for variable in variables:
-            if self._use_weight_decay(variable):
+            if uses_weight_decay(self, variable):
                 rate = keras.ops.cast(self.learning_rate, variable.dtype) * self._factor(variable)
                 decay = keras.ops.cast(self.weight_decay, variable.dtype)
                 variable.assign(variable - variable * decay * rate)
