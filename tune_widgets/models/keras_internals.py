@@ -1,8 +1,9 @@
 """Every private Keras access of the package, each behind a named function.
 
-Keras' public API cannot walk a functional graph node by node, run it with other call arguments
-per layer, or read a layer's own variable lists whatever their flags, and the package needs all
-three. Private attributes move between Keras releases, so they are all here: on a Keras upgrade
+The package needs what Keras' public API does not give: to walk a functional graph node by node
+and run it with other call arguments per layer, to read a layer's own variable lists whatever
+their flags and the kernel LoRA leaves unmerged, to reach an optimizer's per-variable bookkeeping.
+Private attributes move between Keras releases, so they are all here: on a Keras upgrade
 this is the one module to read, and tests/core/test_keras_internals.py names the function that
 broke. Written for keras>=3.15,<3.16 (the pin in pyproject.toml).
 
