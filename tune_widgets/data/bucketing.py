@@ -211,12 +211,14 @@ def infer(model, inputs, batch_size=64, report=None, ragged=False, allocate=None
         batches, limit = feed.batches, feed.limit
         widths = batch_widths(lengths, batches, limit)
     call = _inference_function(model, strategy)
+    per_token = [lengths is not None and is_per_token(tensor, model) for tensor in keras.tree.flatten(model.outputs)]
     results, done = None, 0
     for index, width in zip(batches, widths):
         batch = take(inputs, index, width)
         outputs = [np.asarray(o) for o in keras.tree.flatten(call(list(batch) if isinstance(batch, tuple) else [batch]))]
         if results is None:
-            results = [_container(o, count, lengths, limit, ragged, allocate) for o in outputs]
+            results = [_container(o, count, lengths if token else None, limit, ragged, allocate)
+                       for o, token in zip(outputs, per_token)]
         for target, output in zip(results, outputs):
             if isinstance(target, Ragged):
                 target.write(index, output)
@@ -228,8 +230,18 @@ def infer(model, inputs, batch_size=64, report=None, ragged=False, allocate=None
     return results
 
 
+def is_per_token(tensor, model):
+    """Whether a symbolic output of `model` has a row per token: its second axis is the padding
+    mask's (both variable, or the same fixed length). DeBERTa's relative-position table, (batch,
+    2 × buckets, width), is not, and must not be trimmed to a batch's length."""
+    mask = next((t for t in model.inputs if t.name.endswith("padding_mask")), None)
+    length = mask.shape[1] if mask is not None else None
+    return len(tensor.shape) >= 3 and tensor.shape[1] == length
+
+
 def _container(output, count, lengths, limit, ragged, allocate):
-    """Where one output's rows go: a Ragged store for sequence outputs when asked, else an array."""
+    """Where one output's rows go: for a per-token output (`lengths` given), a Ragged store when
+    asked or an array padded to the full length; else an array of the output's own shape."""
     sequence = lengths is not None and output.ndim >= 3
     if sequence and ragged:
         return Ragged(lengths, limit, output.shape[2:], output.dtype, allocate)
@@ -246,9 +258,18 @@ def _inference_function(model, strategy=None):
     if strategy is not None and strategy.num_replicas_in_sync > 1:
         return functools.partial(_distributed, model, strategy)
     if model not in _INFERENCE:
-        signature = [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in model.inputs]
+        signature = [tf.TensorSpec(_traced_shape(t.shape), t.dtype) for t in model.inputs]
         _INFERENCE[model] = tf.function(lambda inputs: _call(model, inputs), input_signature=[signature])
     return _INFERENCE[model]
+
+
+def _traced_shape(shape):
+    """Any batch size and length; a feature axis (the last of three or more) keeps its size, which
+    a layer right behind a cache cut needs to build (ALBERT's embedding LayerNormalization)."""
+    traced = [None] * len(shape)
+    if len(shape) >= 3:
+        traced[-1] = shape[-1]
+    return traced
 
 
 def _call(model, inputs):

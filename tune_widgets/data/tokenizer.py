@@ -1,48 +1,103 @@
-"""Text to encoder inputs: token ids, padding mask and segment ids as fixed-length arrays."""
+"""Text to encoder inputs: token ids, padding mask and segment ids as fixed-length arrays.
 
+A checkpoint folder brings its tokenizer: the Hugging Face one (through `transformers`) when
+the folder has Hugging Face tokenizer files, else KerasHub's own from the preset (KerasHub
+writes its tokenizer's config as tokenizer.json too, with a "class_name": that one is
+KerasHub's). Both run offline from the folder.
+"""
+
+import json
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 
+HF_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model", "merges.txt")
+
 
 class Tokenizer:
-    """A Hugging Face tokenizer (through `transformers`) padded/truncated to `sequence_length`.
+    """A checkpoint's tokenizer, padded/truncated to `sequence_length`.
 
-    The HF tokenizer is the reference for checkpoints that ship one; it runs offline from the
-    folder's own `tokenizer.json` or `vocab.txt`.
+    `encode(texts, length)` gives unpadded ids with the family's start and end tokens; `pad_id`
+    fills the rest. `library` is the tokenizer itself: a transformers one (`kind`
+    "hugging_face", also as `hf`) or KerasHub's ("keras_hub").
     """
 
-    def __init__(self, hf_tokenizer, folder, sequence_length=64):
+    def __init__(self, encode, pad_id, folder, sequence_length=64, kind="hugging_face", library=None):
         if not isinstance(sequence_length, int) or sequence_length < 8:
             raise ConfigError(f"sequence_length must be an integer of at least 8, got {sequence_length!r}.")
-        self.hf = hf_tokenizer
+        self.encode, self.pad_id, self.kind, self.library = encode, pad_id, kind, library
         self.folder = str(folder)
         self.sequence_length = sequence_length
 
     @classmethod
     def from_folder(cls, folder, sequence_length=64):
+        folder = Path(folder)
+        if _is_keras_hub(folder):
+            return cls.from_keras_hub(folder, sequence_length)
+        if not any((folder / f).exists() for f in HF_TOKENIZER_FILES):
+            raise CheckpointError(f"{folder} has no tokenizer files (tokenizer.json or vocab.txt).")
         from transformers import AutoTokenizer
         from transformers.utils import logging
 
         logging.set_verbosity_error()  # "PyTorch was not found": true and irrelevant here
-        folder = Path(folder)
-        if not any((folder / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
-            raise CheckpointError(f"{folder} has no tokenizer files (tokenizer.json or vocab.txt).")
-        return cls(AutoTokenizer.from_pretrained(str(folder), local_files_only=True), folder, sequence_length)
+        hf = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+        def encode(texts, length):
+            return hf(list(texts), truncation=True, max_length=length)["input_ids"]
+
+        return cls(encode, hf.pad_token_id or 0, folder, sequence_length, library=hf)
+
+    @classmethod
+    def from_keras_hub(cls, folder, sequence_length=64):
+        """KerasHub's tokenizer of a preset folder; its start and end tokens frame each text."""
+        import keras_hub
+
+        try:
+            tokenizer = keras_hub.models.Tokenizer.from_preset(str(folder))
+        except Exception as error:
+            raise CheckpointError(f"The tokenizer in {folder} could not be loaded by KerasHub: {error}") from error
+        start, end = getattr(tokenizer, "start_token_id", None), getattr(tokenizer, "end_token_id", None)
+        framing = [t for t in (start, end) if t is not None]
+
+        def encode(texts, length):
+            ids = tokenizer(list(texts))
+            ids = ids.to_list() if hasattr(ids, "to_list") else [list(np.asarray(row)) for row in ids]
+            body = length - len(framing)
+            return [[*([start] if start is not None else []), *[int(i) for i in row[:body]],
+                     *([end] if end is not None else [])] for row in ids]
+
+        pad_id = getattr(tokenizer, "pad_token_id", None)
+        return cls(encode, 0 if pad_id is None else int(pad_id), folder, sequence_length, kind="keras_hub",
+                   library=tokenizer)
+
+    @property
+    def hf(self):
+        """The transformers tokenizer, for a Hugging Face checkpoint (None for KerasHub's)."""
+        return self.library if self.kind == "hugging_face" else None
 
     def token_ids(self, texts):
-        """Unpadded token ids per text, [CLS] and [SEP] included, truncated to sequence_length."""
-        encoded = self.hf(list(texts), truncation=True, max_length=self.sequence_length)
-        return encoded["input_ids"]
+        """Unpadded token ids per text, start and end tokens included, truncated to sequence_length."""
+        return self.encode(texts, self.sequence_length)
 
     def __call__(self, texts):
         """{"token_ids", "padding_mask", "segment_ids"}: int32 arrays of shape (n, sequence_length)."""
-        return pad(self.token_ids(texts), self.sequence_length, self.hf.pad_token_id or 0)
+        return pad(self.token_ids(texts), self.sequence_length, self.pad_id)
 
     def __repr__(self):
-        return f"Tokenizer({Path(self.folder).name!r}, sequence_length={self.sequence_length})"
+        return f"Tokenizer({Path(self.folder).name!r}, sequence_length={self.sequence_length}, {self.kind})"
+
+
+def _is_keras_hub(folder):
+    """Whether `folder` holds a KerasHub tokenizer config rather than Hugging Face files."""
+    config = folder / "tokenizer.json"
+    if not config.exists():
+        return (folder / "metadata.json").exists() and not any((folder / f).exists() for f in HF_TOKENIZER_FILES)
+    try:
+        return "class_name" in json.loads(config.read_text())
+    except ValueError:
+        return False
 
 
 def pad(ids, length, pad_id=0):

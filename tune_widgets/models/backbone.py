@@ -1,28 +1,30 @@
 """Loading a pretrained model from any source.
 
-`load_backbone` is the one entry point: a `keras.applications` name, a KerasHub or Hugging Face
-checkpoint folder, a `.keras`/`.h5` file or a `keras.Model` all come back as a `Backbone`: a
-functional Keras model that produces features, plus what it takes to feed it. `head.py` puts
-the head on it.
+`load_backbone` is the one entry point. `sources.resolve` says what kind of source it was given
+(a keras.Model, a path, a hub handle, a KerasHub preset, a Hugging Face id, a keras.applications
+name), and the loader for that kind (`LOADERS`) returns a `Backbone`: a functional Keras model
+that produces features, plus what it takes to feed it. Hub sources load from a local folder
+(`hub.py`: the cache, or a download), through the same loader as a checkpoint folder, so an id
+and its folder give the same model. `head.py` puts the head on it.
 """
 
 import contextlib
 import dataclasses
 import importlib
 import json
-import os
 import tempfile
 import warnings
 from pathlib import Path
 
 import keras
 
-from ..errors import (CheckpointError, ConfigError, ModelSourceError, TuneWidgetsWarning, UnknownModelError,
-                      WeightsUnavailableError, did_you_mean)
+from ..errors import CheckpointError, ConfigError, ModelSourceError, TuneWidgetsWarning, WeightsUnavailableError
+from . import hub, sources
+from .families import family_of, known_families, sequence_output
 from .head import input_names
 from .user_models import open_nested
 
-APPLICATION_NAMES = tuple(sorted(n for n in dir(keras.applications) if n[0].isupper()))
+APPLICATION_NAMES = sources.APPLICATION_NAMES
 
 
 @dataclasses.dataclass
@@ -56,48 +58,43 @@ class Backbone:
         return importlib.import_module(self.preprocessing).preprocess_input
 
 
-def load_backbone(source, *, input_shape=None, weights="imagenet", sequence_length=64, allow_pickle=False):
-    """Load a model from any source (see module docstring); nothing is kept if it fails.
+def load_backbone(source, *, input_shape=None, weights="imagenet", sequence_length=64, allow_pickle=False,
+                  progress=None):
+    """Load a model from any source (see `sources.py` for the kinds and their order); nothing is
+    kept if it fails. progress(done_bytes, total_bytes) follows a hub download.
 
     Files are untrusted: `.keras` files load with `safe_mode=True` (a Lambda layer's Python
     code is refused), and a checkpoint whose weights exist only as a pickle
     (`pytorch_model.bin`) is refused unless `allow_pickle=True` (see `_weights_folder`).
     """
-    if isinstance(source, keras.Model):
-        return _from_user_model(source, "in-memory model")
     if isinstance(source, Backbone):
         return source
-    if not isinstance(source, (str, os.PathLike)):
-        raise ModelSourceError(
-            f"A model source must be a keras.applications name, a folder, a .keras/.h5 file or a "
-            f"keras.Model, not {type(source).__name__}."
-        )
-    path = Path(source).expanduser()
+    resolved = sources.resolve(source)
+    options = {"input_shape": input_shape, "weights": weights, "sequence_length": sequence_length,
+               "allow_pickle": allow_pickle, "progress": progress}
+    return LOADERS[resolved.kind](resolved, **options)
+
+
+def _from_model(source, **options):
+    return _from_user_model(source.location, "in-memory model")
+
+
+def _from_path(source, *, sequence_length, allow_pickle, **options):
+    path = source.location
     if path.is_dir():
         return _from_checkpoint(path, sequence_length, allow_pickle)
     if path.suffix in (".keras", ".h5", ".hdf5"):
-        if not path.exists():
-            raise ModelSourceError(f"No model file at {path}. Check the path.")
         return _from_file(path)
-    if _looks_like_path(str(source)):
-        raise ModelSourceError(f"No such folder or file: {path}"
-                               + ("" if path.is_absolute() else f" (relative to {Path.cwd()})") + ". Check the path.")
-    return _from_application(str(source), input_shape, weights)
+    raise ModelSourceError(f"{path} is neither a checkpoint folder nor a .keras/.h5 model file.")
 
 
-def _looks_like_path(text):
-    """Whether a source that exists nowhere was meant as a path, not a keras.applications name."""
-    return any(sep in text for sep in ("/", os.sep)) or text.startswith(("~", "."))
+def _from_hub(source, *, sequence_length, allow_pickle, progress, **options):
+    """A hub source, from its cached or downloaded folder, named by its id in runs and saves."""
+    return _from_checkpoint(hub.local_folder(source, progress), sequence_length, allow_pickle, name=source.name)
 
 
-def _from_application(name, input_shape, weights):
-    lookup = {n.lower(): n for n in APPLICATION_NAMES}
-    canonical = lookup.get(name.lower().replace("-", "").replace("_", ""))
-    if canonical is None:
-        raise UnknownModelError(
-            f"{name!r} is not a keras.applications model, a folder or a model file."
-            + (did_you_mean(name, APPLICATION_NAMES) or f" Known names: {', '.join(APPLICATION_NAMES)}.")
-        )
+def _from_application(source, *, input_shape, weights, **options):
+    canonical = source.location
     input_shape = tuple(input_shape or (224, 224, 3))
     if len(input_shape) != 3:
         raise ConfigError(f"input_shape for {canonical} must be (height, width, channels), got {input_shape}.")
@@ -117,7 +114,8 @@ def _from_application(name, input_shape, weights):
                     weights=None if weights is None else str(weights))
 
 
-def _from_checkpoint(folder, sequence_length, allow_pickle=False):
+def _from_checkpoint(folder, sequence_length, allow_pickle=False, name=None):
+    """A KerasHub preset folder or a Hugging Face checkpoint folder (which KerasHub converts)."""
     config_path = folder / "config.json"
     if not config_path.exists():
         raise CheckpointError(
@@ -136,19 +134,19 @@ def _from_checkpoint(folder, sequence_length, allow_pickle=False):
     except Exception as error:
         raise CheckpointError(
             f"The checkpoint in {folder} (architecture {architecture!r}) could not be loaded by "
-            f"KerasHub: {error}. Supported text encoders include BERT-family models (bert, "
-            f"distil_bert, roberta, deberta_v3, albert, electra)."
+            f"KerasHub: {error}. Supported families: {known_families()}."
         ) from error
-    if not isinstance(model.output, dict) or "sequence_output" not in model.output:
+    family = family_of(model)
+    if family is None or family.modality != "text":
         raise CheckpointError(
-            f"The checkpoint in {folder} is a {architecture!r} model without a sequence output; "
-            f"tune-widgets fine-tunes text encoders (BERT family) from checkpoint folders."
+            f"The checkpoint in {folder} is a {type(model).__name__} ({architecture!r}), which tune-widgets does not "
+            f"fine-tune yet. Supported families: {known_families()}."
         )
     from ..data.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.from_folder(folder, sequence_length=sequence_length)
-    return Backbone(model, "text", str(folder), model.output["sequence_output"], tokenizer=tokenizer,
-                    pooling=_trained_pooling(folder))
+    return Backbone(model, "text", name or str(folder), sequence_output(model), tokenizer=tokenizer,
+                    pooling="last" if family.decoder else _trained_pooling(folder))
 
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "model.weights.h5")
@@ -257,3 +255,8 @@ def _penultimate(model):
     while index > 0 and isinstance(layers[index], keras.layers.Dropout):
         index -= 1
     return keras.tree.flatten(layers[index].output)[0]
+
+
+# One loader per kind of source (see sources.KINDS), as KerasHub picks a preset loader.
+LOADERS = {"model": _from_model, "path": _from_path, "handle": _from_hub, "preset": _from_hub,
+           "hugging_face": _from_hub, "application": _from_application}

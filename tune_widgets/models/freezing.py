@@ -22,9 +22,13 @@ from . import keras_internals
 
 # Names that start a block: ResNet/DenseNet stages (conv2_block1_... → conv2), EfficientNet
 # stages (block2a_... → block2), MobileNetV2 (block_3_... → block_3), VGG (block1_conv1),
-# transformer layers, and the head this package adds.
+# transformer layers (KerasHub's names per family: DeBERTa's, Gemma's, ALBERT's shared groups),
+# and the head this package adds.
 _BLOCK_PATTERNS = (
     re.compile(r"^(transformer_layer_\d+)"),
+    re.compile(r"^(disentangled_attention_encoder_layer_\d+)"),
+    re.compile(r"^(decoder_block_\d+)"),
+    re.compile(r"^(group_\d+)_inner_layer"),
     re.compile(r"^(conv\d+)_"),
     re.compile(r"^(block_?\d+)[a-z]?_"),
     re.compile(r"^(stage_?\d+)"),

@@ -12,7 +12,7 @@ from . import keras_internals
 from .task import CLASSIFICATION, task_named
 
 
-POOLINGS = {"image": ("avg", "max", "flatten"), "text": ("cls", "mean")}
+POOLINGS = {"image": ("avg", "max", "flatten"), "text": ("cls", "mean", "last")}
 
 
 @keras.saving.register_keras_serializable(package="tune_widgets")
@@ -42,6 +42,18 @@ class FineTuneModel(keras.Model):
             ),
         )
         return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Rebuilt as saved, then run once on a tiny batch if a sublayer is still unbuilt:
+        some build their parts only when called (KerasHub DeBERTa's relative-embedding norm),
+        and a .keras file's weights could not be loaded into them otherwise."""
+        model = super().from_config(config, custom_objects=custom_objects)
+        if any(not layer.built for layer in keras_internals.sublayers(model)):
+            batch = [keras.ops.ones([1 if size is None else size for size in (1, *tensor.shape[1:])], tensor.dtype)
+                     for tensor in model.inputs]
+            model(batch if len(batch) > 1 else batch[0])
+        return model
 
     def train_step(self, data):
         return self._for_workers(super().train_step(data))
@@ -82,7 +94,9 @@ class FineTuneModel(keras.Model):
 
 @keras.saving.register_keras_serializable(package="tune_widgets")
 class TokenPooling(keras.layers.Layer):
-    """Pools a transformer's sequence output: the first ([CLS]) token, or the masked mean."""
+    """Pools a transformer's sequence output: the first ([CLS]) token, the masked mean, or the
+    last real token (a decoder's summary of the whole text; found from the mask, so left and
+    right padding both work)."""
 
     def __init__(self, mode="cls", **kwargs):
         super().__init__(**kwargs)
@@ -93,6 +107,11 @@ class TokenPooling(keras.layers.Layer):
     def call(self, sequence, padding_mask):
         if self.mode == "cls":
             return sequence[:, 0, :]
+        if self.mode == "last":
+            positions = keras.ops.arange(keras.ops.shape(sequence)[1])
+            last = keras.ops.max(keras.ops.where(keras.ops.cast(padding_mask, "bool"), positions, -1), axis=1)
+            pick = keras.ops.one_hot(last, keras.ops.shape(sequence)[1], dtype=sequence.dtype)
+            return keras.ops.sum(sequence * keras.ops.expand_dims(pick, -1), axis=1)
         weights = keras.ops.expand_dims(keras.ops.cast(padding_mask, sequence.dtype), -1)
         total = keras.ops.sum(sequence * weights, axis=1)
         return total / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)

@@ -57,7 +57,7 @@ def plan_cache(model):
             if not layer.trainable:
                 return None, f"{layer.name} adds training-time randomness (augmentation) inside the frozen part"
             continue
-        if _fixed(layer) or (not layer.weights and not isinstance(layer, STOCHASTIC)):
+        if (_fixed(layer) or (not layer.weights and not isinstance(layer, STOCHASTIC))) and _per_example(layer, own):
             prefix.add(layer.name)
     computed = [layer for layer in layers if layer.name in prefix and layer.name not in input_layers]
     if not any(layer.weights for layer in computed):
@@ -191,7 +191,7 @@ def feature_bytes(cache_plan, inputs):
     total = 0
     for tensor in cache_plan.prefix.outputs:
         tail, dtype = tuple(tensor.shape[1:]), tensor.dtype
-        if lengths is not None and len(tail) >= 2:
+        if lengths is not None and bucketing.is_per_token(tensor, cache_plan.prefix):
             limit = max(v.array.shape[1] for v in inputs if isinstance(v, bucketing.Padded))
             total += bucketing.Ragged.size(lengths, limit, tail[1:], dtype)
         else:
@@ -233,6 +233,13 @@ def _suffix_model(model, cut):
 def _fixed(layer):
     """Frozen, with nothing inside that trains: a frozen block holding LoRA adapters is not."""
     return not layer.trainable and not any(weight.trainable for weight in layer.weights)
+
+
+def _per_example(layer, own):
+    """Whether each output of `layer` has a row per example: what the cache stores. An output
+    without a batch axis (DeBERTa's relative-position table) stays in the trained part."""
+    return all(tensor.shape and tensor.shape[0] is None for node in keras_internals.inbound_nodes(layer)
+               if id(node) in own for tensor in keras.tree.flatten(node.output_tensors))
 
 
 def _parents(node):

@@ -1,0 +1,174 @@
+"""Bring your own model: every source kind resolves in its documented order, every KerasHub text
+family fine-tunes under every kind of freeze plan, Hugging Face checkpoints convert, and hub ids
+load from the local cache offline, or say clearly what to do when they are not there."""
+
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+import tune_widgets as tw
+from tests.core.test_source_freeze_matrix import PATTERNS, _check_cell
+from tests.families import HF_FAMILIES, LABELS, TEXT_FAMILIES, TEXTS, hf_checkpoint, keras_hub_preset
+from tune_widgets.data.tokenizer import Tokenizer
+from tune_widgets.models.head import TokenPooling
+from tune_widgets.models.sources import resolve
+
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def presets(tmp_path_factory):
+    """{family: folder} of tiny KerasHub presets, built once."""
+    root = tmp_path_factory.mktemp("presets")
+    return {family: keras_hub_preset(family, root / family) for family in TEXT_FAMILIES}
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch, minilm):
+    """The shipped MiniLM laid out in an empty Hugging Face cache under its real id, offline."""
+    repo = tmp_path / "hub" / f"models--{MINILM_ID.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abcd")
+    shutil.copytree(minilm, repo / "snapshots" / "0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    return tmp_path / "hub"
+
+
+def _blocks_of(session):
+    return [block for block in dict.fromkeys(row.block for row in session.layers)
+            if block not in ("inputs", "embeddings", "head")]
+
+
+def _text_session(source):
+    keras.utils.set_random_seed(0)
+    session = tw.Session().load_model(source, sequence_length=16)
+    session.set_data(TEXTS * 3, LABELS * 3, batch_size=24)
+    return session
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pattern", PATTERNS)
+@pytest.mark.parametrize("family", TEXT_FAMILIES)
+def test_every_family_under_every_freeze_plan(presets, family, pattern, tmp_path):
+    session = _text_session(presets[family])
+    assert session.backbone.source == str(presets[family]) and session.backbone.tokenizer.kind == "keras_hub"
+    _check_cell(session, pattern, tmp_path, ["a great day", "not good at all"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", HF_FAMILIES)
+def test_hugging_face_checkpoints_convert_per_family(family, tmp_path):
+    folder = hf_checkpoint(family, tmp_path / family)
+    session = _text_session(folder)
+    assert session.backbone.tokenizer.kind == "hugging_face"
+    _check_cell(session, "head_only", tmp_path, ["a great day", "not good at all"])
+
+
+@pytest.mark.parametrize("family", HF_FAMILIES)
+def test_the_hugging_face_and_keras_hub_tokenizers_agree(family, tmp_path):
+    folder = hf_checkpoint(family, tmp_path / family)
+    texts = TEXTS + ["the movie was so so great that i love it"]
+    hugging_face, keras_hub = Tokenizer.from_folder(folder, 12), Tokenizer.from_keras_hub(folder, 12)
+    assert (hugging_face.kind, keras_hub.kind) == ("hugging_face", "keras_hub")
+    for name, array in hugging_face(texts).items():
+        np.testing.assert_array_equal(keras_hub(texts)[name], array, err_msg=name)
+
+
+def test_on_a_folder_with_both_the_hugging_face_tokenizer_is_used_and_they_agree_on_plain_text(minilm):
+    """KerasHub's conversion of MiniLM's tokenizer keeps accents that the Hugging Face one strips
+    ("häó" is [UNK] for it, "ha ##o" for Hugging Face): 18 of 200 tweets differ, all of them
+    with non-ASCII text. That is why a folder's own Hugging Face files are preferred."""
+    assert Tokenizer.from_folder(minilm).kind == "hugging_face"
+    texts = [text for text in tw.load_tweets(n=200, seed=1).examples if text.isascii()]
+    assert len(texts) > 150
+    hugging_face, keras_hub = Tokenizer.from_folder(minilm, 64), Tokenizer.from_keras_hub(minilm, 64)
+    for name, array in hugging_face(texts).items():
+        np.testing.assert_array_equal(keras_hub(texts)[name], array, err_msg=name)
+
+
+@pytest.mark.parametrize("source, kind", [
+    ("hf://sentence-transformers/all-MiniLM-L6-v2", "handle"),
+    ("kaggle://keras/bert/keras/bert_tiny_en_uncased/3", "handle"),
+    ("bert_tiny_en_uncased", "preset"),
+    ("sentence-transformers/all-MiniLM-L6-v2", "hugging_face"),
+    ("google/vit-base-patch16-224", "hugging_face"),
+    ("bert-base-uncased", "hugging_face"),
+    ("resnet50", "application"),
+    ("MobileNetV2", "application"),
+])
+def test_sources_resolve_in_the_documented_order(source, kind):
+    assert resolve(source).kind == kind
+
+
+def test_an_existing_path_wins_over_every_catalogue(tmp_path, monkeypatch):
+    (tmp_path / "bert_tiny_en_uncased").mkdir()  # a folder named like a preset
+    monkeypatch.chdir(tmp_path)
+    assert resolve("bert_tiny_en_uncased").kind == "path"
+
+
+@pytest.mark.parametrize("typo, suggestion", [
+    ("bert_tiny_en_uncasd", "bert_tiny_en_uncased"),
+    ("bert-base-uncasd", "bert-base-uncased"),
+    ("ResNet05", "ResNet50"),
+])
+def test_an_unknown_name_gets_did_you_mean_across_the_catalogues(typo, suggestion):
+    with pytest.raises(tw.UnknownModelError, match=f"Did you mean: [^?]*{suggestion}") as caught:
+        tw.Session().load_model(typo)
+    assert "Known names" not in str(caught.value)  # never the list of 40 image networks
+
+
+@pytest.mark.parametrize("source", [MINILM_ID, f"hf://{MINILM_ID}"])
+def test_a_hub_id_loads_from_the_local_cache_offline_as_its_folder(hf_cache, minilm, source):
+    by_id = tw.Session().load_model(source, sequence_length=16)
+    by_folder = tw.Session().load_model(minilm, sequence_length=16)
+    assert by_id.backbone.source == source  # runs and saves name the model as it was given
+    for ours, theirs in zip(by_id.backbone.model.weights, by_folder.backbone.model.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    assert by_id.backbone.pooling == "mean"  # the checkpoint's own sentence-transformers pooling
+
+
+def test_a_run_of_a_cached_hub_model_resumes_by_its_id(hf_cache, runs_dir):
+    session = _text_session(MINILM_ID)
+    session.freeze_to("transformer_layer_5")
+    run = session.fit(epochs=1, seed=0)
+    assert run.config["model"] == MINILM_ID
+    resumed = tw.Session.resume(next(runs_dir.iterdir()))
+    probe = ["a great day"]
+    np.testing.assert_allclose(resumed.predict(probe), session.predict(probe), atol=1e-6)
+
+
+@pytest.mark.parametrize("source, command", [
+    ("bert-base-uncased", "hf download bert-base-uncased"),
+    ("google/vit-base-patch16-224", "hf download google/vit-base-patch16-224"),
+    ("bert_tiny_en_uncased", "kagglehub.model_download('keras/bert/keras/bert_tiny_en_uncased/3')"),
+])
+def test_an_uncached_hub_model_offline_says_what_to_do_and_changes_nothing(hf_cache, cnn_session, source, command):
+    model, layers, plan = cnn_session.model, cnn_session.layers, cnn_session.plan
+    with pytest.raises(tw.WeightsUnavailableError) as caught:
+        cnn_session.load_model(source)
+    message = str(caught.value)
+    assert source in message and "no network" in message and command in message
+    assert (cnn_session.model, cnn_session.layers, cnn_session.plan) == (model, layers, plan)
+
+
+@pytest.mark.parametrize("mask", [[1, 1, 1, 0, 0], [0, 0, 1, 1, 1]], ids=["right padded", "left padded"])
+def test_last_token_pooling_takes_the_last_real_token(mask):
+    sequence = np.arange(2 * 5 * 3, dtype="float32").reshape(2, 5, 3)
+    pooled = keras.ops.convert_to_numpy(TokenPooling("last")(sequence, np.array([mask, [1, 1, 0, 0, 0]])))
+    last = max(i for i, real in enumerate(mask) if real)
+    np.testing.assert_array_equal(pooled, [sequence[0, last], sequence[1, 1]])
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma", "qwen"])
+def test_a_decoder_pools_its_last_token_and_adapts_its_attention_with_lora(presets, family):
+    session = _text_session(presets[family])
+    assert session.backbone.pooling == "last"
+    session.add_lora(_blocks_of(session)[-1])
+    adapted = sorted(path.rsplit("/", 1)[-1] for path in session.lora.paths)
+    assert adapted and all(("query" in path or "value" in path) for path in adapted), adapted
+    run = session.fit(epochs=1, seed=0)
+    assert run.status == "completed", run.error
