@@ -18,6 +18,7 @@ SMALL = {"num_layers": 2, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 
 TEXT_FAMILIES = ("bert", "distil_bert", "electra", "roberta", "xlm_roberta", "albert", "deberta_v3", "gpt2", "llama",
                  "gemma", "qwen")
 HF_FAMILIES = ("bert", "distil_bert", "roberta")
+IMAGE_FAMILIES = ("vit", "resnet")
 TEXTS = ["i love it", "bad movie", "a good day", "so bad", "great movie", "i hate it", "not good", "love it so"]
 LABELS = [1, 0, 1, 0, 1, 0, 0, 1]
 
@@ -97,6 +98,29 @@ def keras_hub_preset(family, folder):
         raise ValueError(family)
     backbone.save_to_preset(str(folder))
     tokenizer.save_to_preset(str(folder))
+    return folder
+
+
+def keras_hub_image_preset(family, folder):
+    """A tiny `family` image backbone and its ImageConverter, saved as a KerasHub preset."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    if family == "vit":
+        backbone = keras_hub.models.ViTBackbone(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2,
+                                                hidden_dim=16, mlp_dim=32)
+        converter = keras_hub.layers.ViTImageConverter(image_size=(32, 32), scale=1 / 255.0)
+    elif family == "resnet":
+        backbone = keras_hub.models.ResNetBackbone(
+            input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 16],
+            stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
+            image_shape=(None, None, 3))
+        converter = keras_hub.layers.ResNetImageConverter(image_size=(32, 32), scale=1 / 255.0)
+    else:
+        raise ValueError(family)
+    backbone.save_to_preset(str(folder))
+    converter.save_to_preset(str(folder))
     return folder
 
 

@@ -10,7 +10,8 @@ import pytest
 
 import tune_widgets as tw
 from tests.core.test_source_freeze_matrix import PATTERNS, _check_cell
-from tests.families import HF_FAMILIES, LABELS, TEXT_FAMILIES, TEXTS, hf_checkpoint, keras_hub_preset
+from tests.families import (HF_FAMILIES, IMAGE_FAMILIES, LABELS, TEXT_FAMILIES, TEXTS, hf_checkpoint,
+                            keras_hub_image_preset, keras_hub_preset)
 from tune_widgets.data.tokenizer import Tokenizer
 from tune_widgets.models.head import TokenPooling
 from tune_widgets.models.sources import resolve
@@ -57,6 +58,18 @@ def test_every_family_under_every_freeze_plan(presets, family, pattern, tmp_path
     session = _text_session(presets[family])
     assert session.backbone.source == str(presets[family]) and session.backbone.tokenizer.kind == "keras_hub"
     _check_cell(session, pattern, tmp_path, ["a great day", "not good at all"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pattern", PATTERNS)
+@pytest.mark.parametrize("family", IMAGE_FAMILIES)
+def test_keras_hub_image_backbones_under_every_freeze_plan(family, pattern, tmp_path):
+    folder = keras_hub_image_preset(family, tmp_path / family)
+    keras.utils.set_random_seed(0)
+    session = tw.Session().load_model(folder)
+    assert session.backbone.preprocessing == f"keras_hub:{folder}"  # the preset's ImageConverter
+    session.set_data(tw.load_faces(n=24, seed=0), batch_size=24)
+    _check_cell(session, pattern, tmp_path, tw.load_faces(n=6, seed=3).examples)
 
 
 @pytest.mark.slow

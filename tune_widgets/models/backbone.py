@@ -19,12 +19,21 @@ from pathlib import Path
 import keras
 
 from ..errors import CheckpointError, ConfigError, ModelSourceError, TuneWidgetsWarning, WeightsUnavailableError
-from . import hub, sources
+from . import hub, sources, upstream_fixes
 from .families import family_of, known_families, sequence_output
 from .head import input_names
 from .user_models import open_nested
 
 APPLICATION_NAMES = sources.APPLICATION_NAMES
+KERAS_HUB = "keras_hub:"  # preprocessing by a preset's ImageConverter
+
+
+def image_converter(folder):
+    """The ImageConverter of a KerasHub preset folder, as a function of a batch of pictures."""
+    import keras_hub
+
+    converter = keras_hub.layers.ImageConverter.from_preset(str(folder))
+    return lambda images: keras.ops.convert_to_numpy(converter(images))
 
 
 @dataclasses.dataclass
@@ -47,9 +56,12 @@ class Backbone:
 
     @property
     def preprocess(self):
-        """The image preprocessing function, or None. Only keras' own modules are imported."""
+        """The image preprocessing function, or None. Only keras' own modules are imported, and
+        KerasHub's ImageConverter of a preset folder ("keras_hub:<folder>")."""
         if self.preprocessing is None:
             return None
+        if self.preprocessing.startswith(KERAS_HUB):
+            return image_converter(self.preprocessing.removeprefix(KERAS_HUB))
         if not self.preprocessing.startswith("keras."):
             raise ModelSourceError(
                 f"Preprocessing {self.preprocessing!r} is not a keras.applications module; only "
@@ -137,16 +149,33 @@ def _from_checkpoint(folder, sequence_length, allow_pickle=False, name=None):
             f"KerasHub: {error}. Supported families: {known_families()}."
         ) from error
     family = family_of(model)
-    if family is None or family.modality != "text":
+    if family is None:
         raise CheckpointError(
             f"The checkpoint in {folder} is a {type(model).__name__} ({architecture!r}), which tune-widgets does not "
             f"fine-tune yet. Supported families: {known_families()}."
         )
+    if family.modality == "image":
+        return _image_backbone(model, folder, name or str(folder))
     from ..data.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.from_folder(folder, sequence_length=sequence_length)
     return Backbone(model, "text", name or str(folder), sequence_output(model), tokenizer=tokenizer,
                     pooling="last" if family.decoder else _trained_pooling(folder))
+
+
+def _image_backbone(model, folder, name):
+    """A KerasHub image backbone, fed as its preset's ImageConverter scales pictures (recorded
+    as "keras_hub:<folder>", as a keras.applications module is for its preprocess_input)."""
+    shape = tuple(model.inputs[0].shape[1:])
+    if None in shape[:2]:  # a fully convolutional backbone: the converter's size, else ImageNet's
+        shape = (*_converter_size(folder), shape[2])
+    return Backbone(model, "image", name, sequence_output(model), shape, preprocessing=f"{KERAS_HUB}{folder}")
+
+
+def _converter_size(folder):
+    converter = folder / "image_converter.json"
+    size = json.loads(converter.read_text())["config"].get("image_size") if converter.exists() else None
+    return tuple(size) if size else (224, 224)
 
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "model.weights.h5")
@@ -209,7 +238,7 @@ def _trained_pooling(folder):
 
 def _from_file(path):
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True, custom_objects=upstream_fixes.custom_objects())
     except Exception as error:
         if "safe_mode" in str(error):
             raise ModelSourceError(

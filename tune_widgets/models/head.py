@@ -104,7 +104,7 @@ class TokenPooling(keras.layers.Layer):
             raise ConfigError(f"Text pooling must be one of {POOLINGS['text']}, not {mode!r}.")
         self.mode = mode
 
-    def call(self, sequence, padding_mask):
+    def call(self, sequence, padding_mask=None):
         if self.mode == "cls":
             return sequence[:, 0, :]
         if self.mode == "last":
@@ -112,6 +112,8 @@ class TokenPooling(keras.layers.Layer):
             last = keras.ops.max(keras.ops.where(keras.ops.cast(padding_mask, "bool"), positions, -1), axis=1)
             pick = keras.ops.one_hot(last, keras.ops.shape(sequence)[1], dtype=sequence.dtype)
             return keras.ops.sum(sequence * keras.ops.expand_dims(pick, -1), axis=1)
+        if padding_mask is None:  # image tokens: all real
+            return keras.ops.mean(sequence, axis=1)
         weights = keras.ops.expand_dims(keras.ops.cast(padding_mask, sequence.dtype), -1)
         total = keras.ops.sum(sequence * weights, axis=1)
         return total / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
@@ -179,6 +181,8 @@ def build_classifier(backbone, head, num_classes, task=CLASSIFICATION, data=None
         layer = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
                  "flatten": keras.layers.Flatten}[pooling]
         x = layer(name="head_pooling")(x)
+    elif len(x.shape) == 3:  # a vision transformer's tokens: the class token, or their mean
+        x = TokenPooling("mean" if pooling in ("avg", "mean") else "cls", name="head_pooling")(x)
     elif len(x.shape) > 2:
         x = keras.layers.Flatten(name="head_pooling")(x)
     if head.dropout:

@@ -189,14 +189,23 @@ def feature_bytes(cache_plan, inputs):
     """Bytes the prefix's outputs for `inputs` will take, known before running it."""
     count, lengths = len(inputs[0]), bucketing.lengths_of(inputs)
     total = 0
-    for tensor in cache_plan.prefix.outputs:
-        tail, dtype = tuple(tensor.shape[1:]), tensor.dtype
+    for tensor, known in zip(cache_plan.prefix.outputs, _output_shapes(cache_plan.prefix, inputs)):
+        tail, dtype = tuple(known[1:]), tensor.dtype
         if lengths is not None and bucketing.is_per_token(tensor, cache_plan.prefix):
             limit = max(v.array.shape[1] for v in inputs if isinstance(v, bucketing.Padded))
             total += bucketing.Ragged.size(lengths, limit, tail[1:], dtype)
         else:
             total += count * math.prod(tail) * np.dtype(dtype).itemsize
     return total
+
+
+def _output_shapes(prefix, inputs):
+    """The prefix's output shapes for these inputs: a fully convolutional backbone (KerasHub's
+    ResNet) leaves its spatial sizes unknown until it sees the pictures' size."""
+    if all(None not in tensor.shape[1:] for tensor in prefix.outputs) or bucketing.lengths_of(inputs) is not None:
+        return [tensor.shape for tensor in prefix.outputs]
+    sample = [keras.KerasTensor((1, *np.shape(value)[1:]), tensor.dtype) for value, tensor in zip(inputs, prefix.inputs)]
+    return [spec.shape for spec in keras.tree.flatten(prefix.compute_output_spec(sample if len(sample) > 1 else sample[0]))]
 
 
 def fingerprint(model):
