@@ -18,6 +18,7 @@ SMALL = {"num_layers": 2, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 
 TEXT_FAMILIES = ("bert", "distil_bert", "electra", "roberta", "xlm_roberta", "albert", "deberta_v3", "gpt2", "llama",
                  "gemma", "qwen")
 HF_FAMILIES = ("bert", "distil_bert", "roberta")
+HF_IMAGE_FAMILIES = ("vit",)
 IMAGE_FAMILIES = ("vit", "resnet")
 TEXTS = ["i love it", "bad movie", "a good day", "so bad", "great movie", "i hate it", "not good", "love it so"]
 LABELS = [1, 0, 1, 0, 1, 0, 0, 1]
@@ -150,6 +151,37 @@ def hf_checkpoint(family, folder):
                       "max_position_embeddings": positions, "pad_token_id": 0}
             tensors = _distilbert_tensors(len(vocabulary), dim, inner, positions)
     (folder / "config.json").write_text(json.dumps(config))
+    rng = np.random.default_rng(0)
+    save_file({name: rng.normal(0, 0.05, shape).astype("float32") for name, shape in tensors.items()},
+              str(folder / "model.safetensors"))
+    return folder
+
+
+def hf_vit_checkpoint(folder, size=32, patch=8, dim=16, inner=32):
+    """A tiny Hugging Face ViT checkpoint (google/vit-base-patch16-224's layout) in `folder`."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"model_type": "vit", "image_size": size, "patch_size": patch, "num_channels": 3,
+              "num_hidden_layers": 2, "num_attention_heads": 2, "hidden_size": dim, "intermediate_size": inner,
+              "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "qkv_bias": True,
+              "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "preprocessor_config.json").write_text(json.dumps({
+        "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5], "rescale_factor": 1 / 255, "size": {"height": size, "width": size},
+        "image_processor_type": "ViTImageProcessor"}))
+    tensors = {"vit.embeddings.patch_embeddings.projection.weight": (dim, 3, patch, patch),
+               "vit.embeddings.patch_embeddings.projection.bias": (dim,), "vit.embeddings.cls_token": (1, 1, dim),
+               "vit.embeddings.position_embeddings": (1, (size // patch) ** 2 + 1, dim),
+               **_layer_norm("vit.layernorm", dim)}
+    for index in range(2):
+        layer = f"vit.encoder.layer.{index}"
+        for part in ("query", "key", "value"):
+            tensors.update(_linear(f"{layer}.attention.attention.{part}", dim, dim))
+        tensors.update({**_linear(f"{layer}.attention.output.dense", dim, dim),
+                        **_layer_norm(f"{layer}.layernorm_before", dim), **_layer_norm(f"{layer}.layernorm_after", dim),
+                        **_linear(f"{layer}.intermediate.dense", inner, dim), **_linear(f"{layer}.output.dense", dim, inner)})
     rng = np.random.default_rng(0)
     save_file({name: rng.normal(0, 0.05, shape).astype("float32") for name, shape in tensors.items()},
               str(folder / "model.safetensors"))

@@ -10,10 +10,11 @@ import pytest
 
 import tune_widgets as tw
 from tests.core.test_source_freeze_matrix import PATTERNS, _check_cell
-from tests.families import (HF_FAMILIES, IMAGE_FAMILIES, LABELS, TEXT_FAMILIES, TEXTS, hf_checkpoint,
+from tests.families import (HF_FAMILIES, IMAGE_FAMILIES, LABELS, TEXT_FAMILIES, TEXTS, hf_checkpoint, hf_vit_checkpoint,
                             keras_hub_image_preset, keras_hub_preset)
 from tune_widgets.data.tokenizer import Tokenizer
 from tune_widgets.models.head import TokenPooling
+from tune_widgets.models import catalogue, sources
 from tune_widgets.models.sources import resolve
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -79,6 +80,17 @@ def test_hugging_face_checkpoints_convert_per_family(family, tmp_path):
     session = _text_session(folder)
     assert session.backbone.tokenizer.kind == "hugging_face"
     _check_cell(session, "head_only", tmp_path, ["a great day", "not good at all"])
+
+
+def test_a_hugging_face_vit_converts_and_is_fed_as_its_preprocessor_config_says(tmp_path):
+    folder = hf_vit_checkpoint(tmp_path / "vit")
+    keras.utils.set_random_seed(0)
+    session = tw.Session().load_model(folder)
+    assert session.backbone.input_shape == (32, 32, 3)
+    white = session.backbone.preprocess(np.full((1, 32, 32, 3), 255.0, "float32"))
+    np.testing.assert_allclose(white, 1.0, atol=1e-6)  # (1 - 0.5) / 0.5: rescaled, then normalised
+    session.set_data(tw.load_faces(n=24, seed=0), batch_size=24)
+    _check_cell(session, "head_only", tmp_path, tw.load_faces(n=6, seed=3).examples)
 
 
 @pytest.mark.parametrize("family", HF_FAMILIES)
@@ -185,3 +197,47 @@ def test_a_decoder_pools_its_last_token_and_adapts_its_attention_with_lora(prese
     assert adapted and all(("query" in path or "value" in path) for path in adapted), adapted
     run = session.fit(epochs=1, seed=0)
     assert run.status == "completed", run.error
+
+
+@pytest.mark.parametrize("family", ["gpt2", "deberta_v3"])
+def test_a_family_run_resumes_and_its_export_as_code_is_refused_with_the_reason(presets, family, runs_dir, tmp_path):
+    session = _text_session(presets[family])
+    session.freeze_to(_blocks_of(session)[-1])
+    run = session.fit(epochs=1, seed=0)
+    assert run.config["backbone"]["family"] == family
+    resumed = tw.Session.resume(next(runs_dir.iterdir()))
+    np.testing.assert_allclose(resumed.predict(["a great day"]), session.predict(["a great day"]), atol=1e-6)
+    with pytest.raises(tw.StateError, match=f"A run of a {family} model with a KerasHub tokenizer cannot be exported"):
+        session.export_script(tmp_path / "train.py", run)
+    assert not (tmp_path / "train.py").exists()
+
+
+def _kagglehub_cache_with(preset, folder, root):
+    """`folder` laid out in a kagglehub cache under `preset`'s handle, as a download leaves it."""
+    handle = sources.preset_names()[preset]["kaggle_handle"].removeprefix("kaggle://")
+    owner, model, framework, variation, version = handle.split("/")
+    shutil.copytree(folder, root / "models" / owner / model / framework / variation / version)
+    (root / "models" / owner / model / framework / variation / f"{version}.complete").write_text("")
+
+
+def test_a_preset_name_loads_from_the_kagglehub_cache_offline(hf_cache, presets, tmp_path):
+    _kagglehub_cache_with("bert_tiny_en_uncased", presets["bert"], tmp_path / "kagglehub")
+    by_name = tw.Session().load_model("bert_tiny_en_uncased", sequence_length=16)
+    by_folder = tw.Session().load_model(presets["bert"], sequence_length=16)
+    assert by_name.backbone.source == "bert_tiny_en_uncased" and by_name.backbone.family == "bert"
+    for ours, theirs in zip(by_name.backbone.model.weights, by_folder.backbone.model.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_the_catalogue_filters_by_text_and_modality_and_marks_what_is_cached(hf_cache, presets, tmp_path):
+    _kagglehub_cache_with("bert_tiny_en_uncased", presets["bert"], tmp_path / "kagglehub")
+    found = {entry.name: entry for entry in catalogue.entries("bert tiny")}
+    assert found["bert_tiny_en_uncased"].cached and found["bert_tiny_en_uncased"].download_bytes == 0
+    assert all("bert" in entry.family and "tiny" in entry.name for entry in found.values())
+    cached_hf = {entry.name: entry for entry in catalogue.entries("minilm", modality="text")}
+    assert cached_hf[MINILM_ID].cached and cached_hf[MINILM_ID].kind == "hugging_face"
+    vit = next(entry for entry in catalogue.entries("vit_base_patch16_224"))
+    assert not vit.cached and vit.modality == "image" and vit.download_bytes > 100e6
+    assert "download ~" in vit.label() and "cached" in found["bert_tiny_en_uncased"].label()
+    assert {entry.modality for entry in catalogue.entries(modality="image")} == {"image"}
+    assert not catalogue.entries("no such model anywhere")

@@ -89,10 +89,11 @@ def _check_cell(session, pattern, tmp_path, probe):
     assert moved and not stuck, f"unfrozen layers that did not move: {stuck}"
     cache = run.config["cache"]
     if pattern == "all_but_middle_block" and cache["used"]:  # only the frozen part below the block
-        names = [row.name for row in session.layers]
-        lowest_trainable = min(names.index(n) for n in names if n not in frozen and session.model.get_layer(n).weights)
+        operations = {op.name: op for op in session.model.operations}  # layers, and plain ops (Gemma's)
+        names = list(operations)
+        lowest_trainable = min(names.index(n) for n in names if n not in frozen and getattr(operations[n], "weights", ()))
         computed = [n for n in cache["cut"]  # an input (ALBERT's padding_mask comes late) depends on nothing
-                    if not isinstance(session.model.get_layer(n), keras.layers.InputLayer)]
+                    if not isinstance(operations[n], keras.layers.InputLayer)]
         assert all(names.index(n) < lowest_trainable for n in computed)
     if pattern == "head_only":
         assert cache["used"], cache  # the whole body is a frozen prefix: it must be cached

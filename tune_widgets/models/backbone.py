@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from ..errors import CheckpointError, ConfigError, ModelSourceError, TuneWidgetsWarning, WeightsUnavailableError
 from . import hub, sources, upstream_fixes
@@ -29,10 +30,21 @@ KERAS_HUB = "keras_hub:"  # preprocessing by a preset's ImageConverter
 
 
 def image_converter(folder):
-    """The ImageConverter of a KerasHub preset folder, as a function of a batch of pictures."""
+    """A checkpoint folder's own image preprocessing, as a function of a batch of pictures: a
+    KerasHub preset's ImageConverter, or one built from a Hugging Face folder's
+    preprocessor_config.json (rescale, then normalise by its mean and std)."""
     import keras_hub
 
-    converter = keras_hub.layers.ImageConverter.from_preset(str(folder))
+    folder = Path(folder)
+    hf_config = folder / "preprocessor_config.json"
+    if (folder / "image_converter.json").exists() or not hf_config.exists():
+        converter = keras_hub.layers.ImageConverter.from_preset(str(folder))
+    else:
+        config = json.loads(hf_config.read_text())
+        mean = np.asarray(config.get("image_mean", [0.0, 0.0, 0.0]) if config.get("do_normalize", True) else [0.0] * 3)
+        std = np.asarray(config.get("image_std", [1.0, 1.0, 1.0]) if config.get("do_normalize", True) else [1.0] * 3)
+        rescale = config.get("rescale_factor", 1 / 255) if config.get("do_rescale", True) else 1.0
+        converter = keras_hub.layers.ImageConverter(scale=list(rescale / std), offset=list(-mean / std))
     return lambda images: keras.ops.convert_to_numpy(converter(images))
 
 
@@ -53,6 +65,7 @@ class Backbone:
     preprocessing: str | None = None  # images: the keras.applications module whose preprocess_input applies
     pooling: str | None = None  # the head's default pooling for this backbone
     weights: str | None = None  # keras.applications: the weights asked for ("imagenet", None or a file)
+    family: str | None = None  # a KerasHub backbone's family ("bert", "gpt2", "vit"; see families.py)
 
     @property
     def preprocess(self):
@@ -155,21 +168,22 @@ def _from_checkpoint(folder, sequence_length, allow_pickle=False, name=None):
             f"fine-tune yet. Supported families: {known_families()}."
         )
     if family.modality == "image":
-        return _image_backbone(model, folder, name or str(folder))
+        return _image_backbone(model, folder, name or str(folder), family.name)
     from ..data.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.from_folder(folder, sequence_length=sequence_length)
     return Backbone(model, "text", name or str(folder), sequence_output(model), tokenizer=tokenizer,
-                    pooling="last" if family.decoder else _trained_pooling(folder))
+                    pooling="last" if family.decoder else _trained_pooling(folder), family=family.name)
 
 
-def _image_backbone(model, folder, name):
+def _image_backbone(model, folder, name, family):
     """A KerasHub image backbone, fed as its preset's ImageConverter scales pictures (recorded
     as "keras_hub:<folder>", as a keras.applications module is for its preprocess_input)."""
     shape = tuple(model.inputs[0].shape[1:])
     if None in shape[:2]:  # a fully convolutional backbone: the converter's size, else ImageNet's
         shape = (*_converter_size(folder), shape[2])
-    return Backbone(model, "image", name, sequence_output(model), shape, preprocessing=f"{KERAS_HUB}{folder}")
+    return Backbone(model, "image", name, sequence_output(model), shape, preprocessing=f"{KERAS_HUB}{folder}",
+                    family=family)
 
 
 def _converter_size(folder):

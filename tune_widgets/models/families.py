@@ -9,6 +9,7 @@ KerasHub's own `enable_lora` does.
 """
 
 import dataclasses
+import json
 
 import keras
 
@@ -47,6 +48,29 @@ def family_of(backbone):
     if name in IMAGE_BACKBONES:
         return Family(IMAGE_BACKBONES[name], "image")
     return None
+
+
+def by_name(name):
+    """The Family called `name` (a KerasHub preset's "path": "bert", "gpt2", "vit"), or None."""
+    for table, modality, decoder in ((TEXT_ENCODERS, "text", False), (TEXT_DECODERS, "text", True),
+                                     (IMAGE_BACKBONES, "image", False)):
+        if name in table.values():
+            return Family(name, modality, decoder)
+    return None
+
+
+# Hugging Face's model_type for the families KerasHub converts from Hugging Face checkpoints.
+HF_MODEL_TYPES = {"bert": "bert", "distilbert": "distil_bert", "roberta": "roberta", "xlm-roberta": "xlm_roberta",
+                  "albert": "albert", "gpt2": "gpt2", "llama": "llama", "gemma": "gemma", "qwen2": "qwen",
+                  "vit": "vit", "deit": "deit", "dinov2": "dinov2"}
+
+
+def by_model_type(folder):
+    """The Family of a Hugging Face checkpoint folder, from its config.json, or None."""
+    config = folder / "config.json"
+    if not config.exists():
+        return None
+    return by_name(HF_MODEL_TYPES.get(json.loads(config.read_text()).get("model_type"), ""))
 
 
 def known_families():

@@ -45,11 +45,11 @@ def hf_folder(repo_id, progress=None):
     if cached is not None:
         return cached
     try:
-        return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=list(HF_FILES), cache_dir=_hf_cache(),
+        return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=list(HF_FILES), cache_dir=hf_cache(),
                                                       local_files_only=_hf_offline(), tqdm_class=_reporting(progress)))
     except LocalEntryNotFoundError:
         raise WeightsUnavailableError(
-            f"{repo_id!r} is not in the local Hugging Face cache ({_hf_cache()}), and there is no network to "
+            f"{repo_id!r} is not in the local Hugging Face cache ({hf_cache()}), and there is no network to "
             f"download it. Where there is a network, run `hf download {repo_id}` (it fills the same cache; copy "
             f"the cache folder, or set HF_HUB_CACHE, to use it here), or load a folder that holds the "
             f"checkpoint." + ("" if "/" not in repo_id else f" (If you meant a folder: there is no {repo_id} "
@@ -65,7 +65,7 @@ def hf_cached(repo_id):
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        folder = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, cache_dir=_hf_cache()))
+        folder = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, cache_dir=hf_cache()))
     except (LocalEntryNotFoundError, ValueError):
         return None
     return folder if (folder / "config.json").exists() else None
@@ -123,7 +123,7 @@ def _chain(error):
         error = error.__cause__ or error.__context__
 
 
-def _hf_cache():
+def hf_cache():
     """The Hugging Face cache, read when asked: a notebook may set HF_HUB_CACHE after importing."""
     from huggingface_hub import constants
 

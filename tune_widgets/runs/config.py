@@ -30,6 +30,8 @@ def backbone_spec(backbone, keep_head):
         "features": keras_internals.producing_layer(backbone.features).name,
         "features_rank": len(backbone.features.shape),
         "keep_head": keep_head,
+        "family": backbone.family,
+        "tokenizer_kind": tokenizer.kind if tokenizer is not None else None,
     }
 
 

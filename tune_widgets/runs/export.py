@@ -44,6 +44,9 @@ def write_script(path, config, data=None, run_id=None):
     return path
 
 
+EXPORTED_FAMILIES = (None, "bert")  # what the script's model code covers (None: not a KerasHub family)
+
+
 def script(config, data=None, run_id=None):
     """The script's source for a run's `config` (see the module docstring). `data`: the default
     data path written into it (the script also takes --data); `run_id` names the run."""
@@ -51,6 +54,12 @@ def script(config, data=None, run_id=None):
     refusal = task_named(config.get("task")).export_refusal
     if refusal:
         raise StateError(refusal)
+    if spec.get("family") not in EXPORTED_FAMILIES or spec.get("tokenizer_kind") not in (None, "hugging_face"):
+        tokenizer = " with a KerasHub tokenizer" if spec.get("tokenizer_kind") == "keras_hub" else ""
+        raise StateError(
+            f"A run of a {spec.get('family')} model{tokenizer} cannot be exported as a script yet: the script "
+            f"rebuilds keras.applications networks, model files and "
+            f"BERT-family checkpoints with a transformers tokenizer. Save the trained model with session.save(...).")
     if config.get("lora"):
         raise StateError("A run with LoRA adapters cannot be exported yet: the script adds none. Its weights "
                          "(adapters merged in, as Keras saves them) still load into the script's model with --weights.")

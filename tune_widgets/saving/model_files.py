@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ConfigError, SaveError
+from ..models import upstream_fixes
 from .atomic import atomic_path, fsync, fsync_folder, temporary_path
 
 
@@ -38,6 +39,7 @@ def save(session, path):
         if not folder.is_dir():
             problem = "is a file, not a folder" if folder.exists() else "does not exist (no such folder)"
             raise SaveError(f"Could not save {path}: {folder} {problem}. Create the folder or choose another path.")
+        upstream_fixes.prepare_to_save(session.model)
         session.model.save(model_temporary)
         if session.lora:
             strip_saved_config(model_temporary)

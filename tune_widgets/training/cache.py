@@ -42,7 +42,7 @@ class CachePlan:
 def plan_cache(model):
     """A CachePlan for `model` as its layers are frozen now, or (None, reason) when caching
     cannot help or would not be exact."""
-    layers = list(model.layers)
+    layers = list(model.operations)  # layers, and the plain ops between them (Gemma scales its embeddings)
     own = {id(node) for node in keras_internals.graph_nodes(model)}  # not other models' uses
     input_layers = {layer.name for layer in layers if isinstance(layer, keras.layers.InputLayer)}
     prefix = set(input_layers)
@@ -57,10 +57,10 @@ def plan_cache(model):
             if not layer.trainable:
                 return None, f"{layer.name} adds training-time randomness (augmentation) inside the frozen part"
             continue
-        if (_fixed(layer) or (not layer.weights and not isinstance(layer, STOCHASTIC))) and _per_example(layer, own):
+        if (_fixed(layer) or (not _weights(layer) and not isinstance(layer, STOCHASTIC))) and _per_example(layer, own):
             prefix.add(layer.name)
     computed = [layer for layer in layers if layer.name in prefix and layer.name not in input_layers]
-    if not any(layer.weights for layer in computed):
+    if not any(_weights(layer) for layer in computed):
         return None, "no frozen layers at the bottom of the model: there is nothing to cache"
     if all(layer.name in prefix for layer in layers):
         return None, "every layer is frozen: there is nothing to train"
@@ -241,7 +241,12 @@ def _suffix_model(model, cut):
 
 def _fixed(layer):
     """Frozen, with nothing inside that trains: a frozen block holding LoRA adapters is not."""
-    return not layer.trainable and not any(weight.trainable for weight in layer.weights)
+    return not getattr(layer, "trainable", True) and not any(weight.trainable for weight in _weights(layer))
+
+
+def _weights(operation):
+    """A layer's weights; a plain op (keras.ops.multiply in a graph) has none."""
+    return getattr(operation, "weights", ())
 
 
 def _per_example(layer, own):
