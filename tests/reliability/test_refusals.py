@@ -36,6 +36,10 @@ def warmup_schedule(session):
     session.set_optimizer(schedule="warmup_cosine", warmup_fraction=0.5)
 
 
+def cosine_schedule(session):
+    session.set_optimizer(schedule="cosine")
+
+
 def lambda_model_file(tmp_path):
     inputs = keras.Input((8, 8, 1))
     outputs = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Lambda(lambda x: x * 2)(inputs)))
@@ -145,6 +149,15 @@ CASES = [
      tw.ConfigError, "Every layer with weights is frozen"),
     ("warmup as long as the run", warmup_schedule, lambda s, p: s.fit(epochs=1, batch_size=400),
      tw.ConfigError, "warmup takes 1 step but the run has only 1"),
+    ("a plain callback's class, not an instance", None,
+     lambda s, p: s.fit(callbacks=[keras.callbacks.EarlyStopping]), tw.ConfigError, "pass EarlyStopping(...)"),
+    ("a function as a callback", None, lambda s, p: s.fit(callbacks=[print]),
+     tw.ConfigError, "callbacks must be keras.callbacks.Callback instances"),
+    ("one callback, not a list", None, lambda s, p: s.fit(callbacks=keras.callbacks.TerminateOnNaN()),
+     tw.ConfigError, "callbacks takes a list: callbacks=[TerminateOnNaN(...)]"),
+    ("ReduceLROnPlateau under a schedule", cosine_schedule,
+     lambda s, p: s.fit(callbacks=[keras.callbacks.ReduceLROnPlateau()]), tw.ConfigError,
+     "ReduceLROnPlateau sets the learning rate, but the cosine schedule sets it at every step"),
     ("one-class head", None, lambda s, p: s.set_head(num_classes=1),
      tw.ConfigError, "num_classes must be a whole number of at least 2"),
     ("boolean class count", None, lambda s, p: s.set_head(num_classes=True),

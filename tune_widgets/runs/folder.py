@@ -59,5 +59,5 @@ def config_file(run):
 
 
 def status_file(run, **extra):
-    return {"status": run.status, "error": run.error, "epochs": len(run.epochs), "duration": run.duration,
-            "pid": os.getpid(), "host": socket.gethostname(), "updated_at": time.time(), **extra}
+    return {"status": run.status, "error": run.error, "ended_early": run.ended_early, "epochs": len(run.epochs),
+            "duration": run.duration, "pid": os.getpid(), "host": socket.gethostname(), "updated_at": time.time(), **extra}

@@ -242,7 +242,7 @@ class StoredRun:
         return RunRecord(config=self.config, run_id=self.run_id, started_at=self.meta.get("started_at", 0.0),
                          status=self.state, batches=batches, epochs=epochs,
                          total_steps=self.meta.get("total_steps", 0), duration=self.status.get("duration", 0.0),
-                         error=self.status.get("error", ""))
+                         error=self.status.get("error", ""), ended_early=self.status.get("ended_early", ""))
 
     def clean(self):
         """Remove temporary files a crashed writer left (the run's own files are never touched)."""

@@ -147,7 +147,8 @@ class TrainingPanel(Panel):
         eta = progress.get("eta")
         self.status.value = (f"step {progress['step']}/{total} · epoch {min(progress['epoch'] + 1, progress['epochs'])}"
                              f"/{progress['epochs']}" + (f" · ETA {eta:.0f}s" if eta is not None and progress["status"] == "running"
-                                                         else f" · {progress['status']} in {progress['elapsed']:.1f}s"))
+                                                         else f" · {progress['status']} in {progress['elapsed']:.1f}s")
+                             + (f" ({run.ended_early})" if run.ended_early and progress["status"] != "running" else ""))
         self._draw(run)
 
     def _draw(self, run):
