@@ -17,6 +17,7 @@ import numbers
 import warnings
 
 import numpy as np
+import traitlets
 
 from .errors import ConfigError, DataError, TuneWidgetsWarning
 
@@ -29,6 +30,14 @@ def whole_number(name, value, minimum=1, error=ConfigError):
         wanted = "a positive whole number" if minimum == 1 else f"a whole number of at least {minimum}"
         raise error(f"{name} must be {wanted}, got {value!r}.")
     return int(value)
+
+
+class WholeNumber(traitlets.Int):
+    """An Int trait checked as `whole_number` checks: an assignment (session.batch_size = 0)
+    is refused with the message every other entry gives, and numpy integers are taken."""
+
+    def validate(self, obj, value):
+        return whole_number(self.name, value)
 
 
 # ---- values inside data ----------------------------------------------------------------------

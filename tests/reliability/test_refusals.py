@@ -115,6 +115,10 @@ CASES = [
      tw.ConfigError, "batch_size must be a positive whole number"),
     ("zero batch size for the data", None, lambda s, p: s.set_data(tw.load_digits(n=40), batch_size=0),
      tw.ConfigError, "batch_size must be a positive whole number"),
+    ("zero batch size assigned", None, lambda s, p: setattr(s, "batch_size", 0),
+     tw.ConfigError, "batch_size must be a positive whole number, got 0"),
+    ("boolean batch size assigned", None, lambda s, p: setattr(s, "batch_size", True),
+     tw.ConfigError, "batch_size must be a positive whole number, got True"),
     ("NaN in examples to predict", None, lambda s, p: s.predict(images_with(np.nan)[0]),
      tw.DataError, "features with NaN or inf at position 3"),
     # freezing
@@ -188,6 +192,8 @@ def test_a_refusal_names_the_problem_and_changes_nothing(cnn_session, tmp_path, 
 def test_numpy_integers_are_whole_numbers_everywhere(cnn_session):
     cnn_session.set_data(tw.load_digits(n=60), batch_size=np.int64(16))
     assert cnn_session.batch_size == 16 and type(cnn_session.batch_size) is int
+    cnn_session.batch_size = np.int32(24)  # the trait itself checks: assigned, not only through set_data
+    assert cnn_session.batch_size == 24 and type(cnn_session.batch_size) is int
     cnn_session.set_head(num_classes=np.int32(10))
     assert cnn_session.head.num_classes == 10 and type(cnn_session.head.num_classes) is int
     cnn_session.freeze_to(np.int64(3))
