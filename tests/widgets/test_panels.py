@@ -27,7 +27,7 @@ def test_session_changes_reach_the_open_map(cnn_session):
     cnn_session.freeze_to("conv2")
     assert [n for n, f in zip(layer_map.layers["names"], layer_map.frozen) if f] == sorted(
         cnn_session.plan.frozen, key=layer_map.layers["names"].index)
-    cnn_session.set_head(num_classes=12)  # a new model: the layer list itself is resent
+    cnn_session.set_head(dropout=0.3)  # a new model: the layer list itself is resent
     assert layer_map.layers == layers_payload(cnn_session.layers, cnn_session.lora_targets)
     assert len(layer_map.frozen) == len(cnn_session.layers)
 

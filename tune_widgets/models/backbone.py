@@ -13,12 +13,14 @@ import json
 import os
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import keras
 
-from ..errors import (CheckpointError, ConfigError, ModelSourceError, TuneWidgetsWarning, UnknownModelError,
-                      WeightsUnavailableError, did_you_mean)
+from ..errors import (CheckpointError, ModelSourceError, TuneWidgetsWarning, UnknownModelError, WeightsUnavailableError,
+                      did_you_mean)
+from ..validation import image_shape
 from .head import input_names
 from .user_models import open_nested
 
@@ -98,9 +100,7 @@ def _from_application(name, input_shape, weights):
             f"{name!r} is not a keras.applications model, a folder or a model file."
             + (did_you_mean(name, APPLICATION_NAMES) or f" Known names: {', '.join(APPLICATION_NAMES)}.")
         )
-    input_shape = tuple(input_shape or (224, 224, 3))
-    if len(input_shape) != 3:
-        raise ConfigError(f"input_shape for {canonical} must be (height, width, channels), got {input_shape}.")
+    input_shape = image_shape(input_shape or (224, 224, 3), canonical)
     constructor = getattr(keras.applications, canonical)
     try:
         model = constructor(include_top=False, weights=weights, input_shape=input_shape)
@@ -210,6 +210,10 @@ def _trained_pooling(folder):
 
 
 def _from_file(path):
+    if path.suffix == ".keras" and os.access(path, os.R_OK) and not zipfile.is_zipfile(path):
+        raise ModelSourceError(f"{path} is not a Keras archive: a .keras file is a zip archive (model.save writes "
+                               f"one), and this file is not. Check that it is the file you meant, or save the model "
+                               f"again.")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:

@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import RunError, StateError, TuneWidgetsWarning
 from ..saving.atomic import TEMPORARY
 from .folder import FORMAT, config_file, read_json, status_file, write_json  # noqa: F401 (FORMAT: the store's format)
+from .folder import unwritable
 from .record import RunRecord
 from .writer import RunWriter
 
@@ -102,10 +103,7 @@ class RunStore:
             write_json(folder / "status.json", status_file(run))
         except OSError as error:
             shutil.rmtree(folder, ignore_errors=True)
-            raise RunError(
-                f"Cannot write the run to {folder}: {error}. Choose a writable folder with "
-                f"Session(runs_dir=...), or runs_dir=None to keep runs in memory only."
-            ) from None
+            raise unwritable(folder, error) from None
         self.folders[run.run_id] = folder
 
     def callbacks(self, run, model, tensorboard=False):

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 from ..data.datasets import minilm_folder, mobilenetv2_file
 from ..errors import ConfigError
 from ..models.backbone import APPLICATION_NAMES
+from ..validation import image_shape
 from .base import Panel, labelled
 
 SHIPPED_MINILM = "MiniLM-L6 (shipped checkpoint)"
@@ -82,7 +83,7 @@ class ModelPanel(Panel):
         else:
             source = choice
         fields = self.fields()
-        options = {"input_shape": parse_shape(self.input_shape.value) if "input_shape" in fields else None,
+        options = {"input_shape": parse_shape(self.input_shape.value, source) if "input_shape" in fields else None,
                    "weights": self.weights.value, "sequence_length": self.sequence_length.value,
                    "preprocessing": self.preprocessing.value if "preprocessing" in fields else "auto"}
         self.session.load_model(source, **options)
@@ -126,12 +127,11 @@ class ModelPanel(Panel):
         )
 
 
-def parse_shape(text):
-    """'224, 224, 3' → (224, 224, 3); raises ConfigError saying the expected form."""
+def parse_shape(text, model):
+    """'224, 224, 3' → (224, 224, 3), checked as load_model checks it (for the network `model`);
+    raises ConfigError saying the expected form."""
     try:
         shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
     except ValueError:
         raise ConfigError(f"Input shape {text!r} is not a list of whole numbers: type it like 224, 224, 3.") from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError(f"Input shape must be height, width, channels (like 224, 224, 3), got {text!r}.")
-    return shape
+    return image_shape(shape, model)
