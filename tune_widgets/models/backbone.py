@@ -25,6 +25,7 @@ from .head import input_names
 from .user_models import open_nested
 
 APPLICATION_NAMES = tuple(sorted(n for n in dir(keras.applications) if n[0].isupper()))
+IN_MEMORY = "in-memory model"  # the source of a keras.Model given as it is
 
 
 @dataclasses.dataclass
@@ -66,7 +67,7 @@ def load_backbone(source, *, input_shape=None, weights="imagenet", sequence_leng
     (`pytorch_model.bin`) is refused unless `allow_pickle=True` (see `_weights_folder`).
     """
     if isinstance(source, keras.Model):
-        return _from_user_model(source, "in-memory model")
+        return _from_user_model(source, IN_MEMORY)
     if isinstance(source, Backbone):
         return source
     if not isinstance(source, (str, os.PathLike)):

@@ -13,11 +13,13 @@ import weakref
 import numpy as np
 
 from ..training import distribute
+from . import architecture
 
 
 def backbone_spec(backbone, keep_head):
-    """How to load the backbone again: its kind, shapes, tokenizer, preprocessing, feature layer."""
-    tokenizer = backbone.tokenizer
+    """How to load the backbone again: its kind, shapes, tokenizer, preprocessing, feature layer,
+    and for an in-memory model whether its run keeps its architecture (see architecture.py)."""
+    tokenizer, kept = backbone.tokenizer, architecture.kept(backbone)
     return {
         "kind": backbone.kind,
         "input_shape": list(backbone.input_shape) if backbone.input_shape else None,
@@ -29,6 +31,7 @@ def backbone_spec(backbone, keep_head):
         "features": backbone.features._keras_history.operation.name,
         "features_rank": len(backbone.features.shape),
         "keep_head": keep_head,
+        **({"architecture": kept} if kept else {}),
     }
 
 

@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import RunError, StateError, TuneWidgetsWarning
 from ..saving.atomic import TEMPORARY
 from .folder import FORMAT, config_file, read_json, status_file, write_json  # noqa: F401 (FORMAT: the store's format)
+from . import architecture
 from .folder import unwritable
 from .record import RunRecord
 from .writer import RunWriter
@@ -90,8 +91,9 @@ class RunStore:
             self.folders[stored.run_id] = folder
         return sorted(runs, key=lambda run: run.started_at)
 
-    def begin(self, run):
-        """Create the run's folder with its config and status, before the fit starts. An error
+    def begin(self, run, model=None):
+        """Create the run's folder with its config and status, before the fit starts, and keep
+        `model` (the backbone's) when the config says the run keeps its architecture. An error
         leaves nothing behind."""
         if self.root is None:
             return
@@ -101,6 +103,9 @@ class RunStore:
             folder.mkdir(parents=True)
             write_json(folder / "config.json", config_file(run))
             write_json(folder / "status.json", status_file(run))
+            if run.config["backbone"].get("architecture") == architecture.FILE and model is not None \
+                    and run.config.get("purpose") not in WEIGHTLESS:
+                architecture.write(folder, model)
         except OSError as error:
             shutil.rmtree(folder, ignore_errors=True)
             raise unwritable(folder, error) from None

@@ -53,9 +53,9 @@ class Fit:
         self.stop_requested = threading.Event()
 
     def begin(self):
-        """Open the run: its folder first (which may raise RunError, changing nothing), then the
-        session's traits say a fit is running."""
-        self.store.begin(self.record)
+        """Open the run: its folder first (which may raise RunError, changing nothing; it keeps
+        an in-memory model's architecture), then the session's traits say a fit is running."""
+        self.store.begin(self.record, self.session.backbone.model)
         session = self.session
         session.progress = {}
         session.runs = [*session.runs, self.record]
