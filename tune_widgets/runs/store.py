@@ -9,6 +9,7 @@ in progress, and read back after a kernel restart.
                           models, see RunWriter) and the fit's end
         best.weights.h5   the weights of the epoch with the lowest val_loss so far
         tensorboard/      TensorBoard event files (train/, validation/), with tensorboard=True
+        model.keras       an in-memory keras.Model's architecture, written once (see architecture.py)
 
 Every file except metrics.jsonl is replaced atomically: a temporary file in the same folder,
 fsync, then `os.replace`, so a crash leaves the previous version whole. metrics.jsonl is
@@ -33,9 +34,9 @@ import numpy as np
 
 from ..errors import RunError, StateError, TuneWidgetsWarning
 from ..saving.atomic import TEMPORARY
-from .folder import FORMAT, config_file, read_json, status_file, write_json  # noqa: F401 (FORMAT: the store's format)
 from . import architecture
-from .folder import unwritable
+from .folder import (FORMAT, config_file, read_json, status_file, unwritable,  # noqa: F401 (FORMAT: the store's format)
+                     write_json)
 from .record import RunRecord
 from .writer import RunWriter
 
@@ -103,8 +104,8 @@ class RunStore:
             folder.mkdir(parents=True)
             write_json(folder / "config.json", config_file(run))
             write_json(folder / "status.json", status_file(run))
-            if run.config["backbone"].get("architecture") == architecture.FILE and model is not None \
-                    and run.config.get("purpose") not in WEIGHTLESS:
+            keeps = model is not None and run.config["backbone"].get("architecture") == architecture.FILE
+            if keeps and run.config.get("purpose") not in WEIGHTLESS:
                 architecture.write(folder, model)
         except OSError as error:
             shutil.rmtree(folder, ignore_errors=True)
