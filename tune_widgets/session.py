@@ -38,7 +38,7 @@ from .training.fit import Fit, compile_model
 from .training.optimizers import OptimizerSpec, changed_spec
 from .tuning import lr_find, sweep, unfreezing
 from .tuning import rates as discriminative
-from .validation import whole_number
+from .validation import WholeNumber, whole_number
 
 ALL = slice(None)
 DEFAULT = object()  # runs_dir: tune_runs/ in the working directory (see runs.store.default_runs_dir)
@@ -68,7 +68,7 @@ class Session(traitlets.HasTraits):
     head = traitlets.Instance(HeadSpec, args=())
     train_data = traitlets.Any(None, allow_none=True)
     validation_data = traitlets.Any(None, allow_none=True)
-    batch_size = traitlets.Int(32)
+    batch_size = WholeNumber(32, help="The batch size of the next fit (and of evaluation, at twice it).")
     data_settings = traitlets.Dict(help="How the data was split and read: validation, seed, text_column, label_column.")
     training = traitlets.Bool(False, help="True while a fit runs.")
     progress = traitlets.Dict(help="The running fit's throttled progress (see training.progress.Progress).")
@@ -317,7 +317,7 @@ class Session(traitlets.HasTraits):
 
     def set_batch_size(self, batch_size):
         """The batch size of the next fit (and of evaluation, at twice it); a whole number ≥ 1."""
-        self.batch_size = whole_number("batch_size", batch_size)
+        self.batch_size = batch_size
         return self
 
     @property

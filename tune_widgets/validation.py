@@ -17,6 +17,7 @@ import numbers
 import warnings
 
 import numpy as np
+import traitlets
 
 from .errors import ConfigError, DataError, TuneWidgetsWarning
 
@@ -31,13 +32,37 @@ def whole_number(name, value, minimum=1, error=ConfigError):
     return int(value)
 
 
+def image_shape(shape, model):
+    """`shape` as (height, width, channels) of whole numbers ≥ 1, for the network `model`: what
+    load_model and the model panel take."""
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        shape = (shape,)
+    if len(shape) != 3:
+        raise ConfigError(f"input_shape for {model} must be (height, width, channels), got {shape}.")
+    if any(isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1 for n in shape):
+        raise ConfigError(f"input_shape for {model} must be (height, width, channels), each a whole number of at "
+                          f"least 1 (like 224, 224, 3), got {shape}.")
+    return tuple(int(n) for n in shape)
+
+
+class WholeNumber(traitlets.Int):
+    """An Int trait checked as `whole_number` checks: an assignment (session.batch_size = 0)
+    is refused with the message every other entry gives, and numpy integers are taken."""
+
+    def validate(self, obj, value):
+        return whole_number(self.name, value)
+
+
 # ---- values inside data ----------------------------------------------------------------------
 
 
-def screen_rows(data, labels=None, *, dropna=False):
+def screen_rows(data, labels=None, *, dropna=False, droppable=True):
     """(data, labels) with every row's values usable: refuses missing texts or labels and
     non-finite features, naming their positions, or drops those rows when `dropna` (with a
-    warning that counts them). Warns about empty texts. `labels=None`: examples alone."""
+    warning that counts them). Warns about empty texts. `labels=None`: examples alone.
+    droppable=False: the caller needs every row (predict), so the refusal offers no dropna."""
     problems = {}  # description → bad positions
     texts = _texts(data)
     if texts is not None:
@@ -50,6 +75,9 @@ def screen_rows(data, labels=None, *, dropna=False):
     if problems:
         bad = sorted({row for rows in problems.values() for row in rows})
         found = "; ".join(f"{what} at {_positions(rows)}" for what, rows in problems.items())
+        if not droppable:
+            raise DataError(f"The data has {found}. Fix those values: predict gives one answer per example, so it "
+                            f"drops none.")
         if not dropna:
             raise DataError(f"The data has {found}. Fix those values, or pass dropna=True to drop the "
                             f"{len(bad)} row{'s' * (len(bad) != 1)} that hold them.")

@@ -36,6 +36,10 @@ def warmup_schedule(session):
     session.set_optimizer(schedule="warmup_cosine", warmup_fraction=0.5)
 
 
+def cosine_schedule(session):
+    session.set_optimizer(schedule="cosine")
+
+
 def lambda_model_file(tmp_path):
     inputs = keras.Input((8, 8, 1))
     outputs = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Lambda(lambda x: x * 2)(inputs)))
@@ -54,6 +58,12 @@ def gapped_labels():
     data = tw.load_digits(n=40, seed=1)
     labels = np.where(data.labels > 1, 7, data.labels)
     return data.examples, labels
+
+
+def text_as_keras_file(tmp_path):
+    path = tmp_path / "notes.keras"
+    path.write_text("not a model")
+    return path
 
 
 def file_as_folder(tmp_path):
@@ -78,6 +88,11 @@ CASES = [
      tw.CheckpointError, "only as pytorch_model.bin, a Python pickle"),
     (".keras file with a Lambda layer", None, lambda s, p: s.load_model(lambda_model_file(p)),
      tw.ModelSourceError, "safe_mode=True"),
+    (".keras file that is text", None, lambda s, p: s.load_model(text_as_keras_file(p)),
+     tw.ModelSourceError, "notes.keras is not a Keras archive: a .keras file is a zip archive"),
+    ("zero-channel input shape", None,
+     lambda s, p: s.load_model("MobileNetV2", input_shape=(32, 32, 0), weights=None), tw.ConfigError,
+     "input_shape for MobileNetV2 must be (height, width, channels), each a whole number of at least 1"),
     ("source of the wrong type", None, lambda s, p: s.load_model(42),
      tw.ModelSourceError, "not int"),
     ("two-axis input shape", None, lambda s, p: s.load_model("MobileNetV2", input_shape=(32, 32), weights=None),
@@ -111,8 +126,16 @@ CASES = [
      tw.ConfigError, "batch_size must be a positive whole number"),
     ("zero batch size for the data", None, lambda s, p: s.set_data(tw.load_digits(n=40), batch_size=0),
      tw.ConfigError, "batch_size must be a positive whole number"),
+    ("zero batch size assigned", None, lambda s, p: setattr(s, "batch_size", 0),
+     tw.ConfigError, "batch_size must be a positive whole number, got 0"),
+    ("boolean batch size assigned", None, lambda s, p: setattr(s, "batch_size", True),
+     tw.ConfigError, "batch_size must be a positive whole number, got True"),
     ("NaN in examples to predict", None, lambda s, p: s.predict(images_with(np.nan)[0]),
      tw.DataError, "features with NaN or inf at position 3"),
+    ("NaN in examples to predict, which cannot drop them", None, lambda s, p: s.predict(images_with(np.nan)[0]),
+     tw.DataError, "Fix those values: predict gives one answer per example, so it drops none."),
+    ("NaN in data to evaluate", None, lambda s, p: s.evaluate(*images_with(np.nan)),
+     tw.DataError, "pass dropna=True to drop the 1 row"),
     # freezing
     ("unknown layer", None, lambda s, p: s.freeze("conv9"), tw.LayerSelectionError, "No layer or block matches"),
     ("index out of range", None, lambda s, p: s.freeze(99), tw.LayerSelectionError, "out of range"),
@@ -127,6 +150,10 @@ CASES = [
      tw.ConfigError, "learning_rate must be a positive number"),
     ("momentum with adam", None, lambda s, p: s.set_optimizer(momentum=0.5),
      tw.ConfigError, "adam ignores momentum"),
+    ("momentum with adam, named once", None, lambda s, p: s.set_optimizer(momentum=0.5),
+     tw.ConfigError, "adam ignores momentum: it would change nothing"),
+    ("momentum and nesterov with adam", None, lambda s, p: s.set_optimizer(momentum=0.5, nesterov=True),
+     tw.ConfigError, "adam ignores momentum and nesterov: it would change nothing"),
     ("nesterov with adamw", None, lambda s, p: s.set_optimizer(optimizer="adamw", nesterov=True),
      tw.ConfigError, "adamw ignores nesterov"),
     ("a whole spec with momentum for adam", None,
@@ -145,8 +172,19 @@ CASES = [
      tw.ConfigError, "Every layer with weights is frozen"),
     ("warmup as long as the run", warmup_schedule, lambda s, p: s.fit(epochs=1, batch_size=400),
      tw.ConfigError, "warmup takes 1 step but the run has only 1"),
+    ("a plain callback's class, not an instance", None,
+     lambda s, p: s.fit(callbacks=[keras.callbacks.EarlyStopping]), tw.ConfigError, "pass EarlyStopping(...)"),
+    ("a function as a callback", None, lambda s, p: s.fit(callbacks=[print]),
+     tw.ConfigError, "callbacks must be keras.callbacks.Callback instances"),
+    ("one callback, not a list", None, lambda s, p: s.fit(callbacks=keras.callbacks.TerminateOnNaN()),
+     tw.ConfigError, "callbacks takes a list: callbacks=[TerminateOnNaN(...)]"),
+    ("ReduceLROnPlateau under a schedule", cosine_schedule,
+     lambda s, p: s.fit(callbacks=[keras.callbacks.ReduceLROnPlateau()]), tw.ConfigError,
+     "ReduceLROnPlateau sets the learning rate, but the cosine schedule sets it at every step"),
     ("one-class head", None, lambda s, p: s.set_head(num_classes=1),
      tw.ConfigError, "num_classes must be a whole number of at least 2"),
+    ("a head wider than the data's classes", None, lambda s, p: s.set_head(num_classes=12), tw.ConfigError,
+     "The head has 12 classes but the data has 10: leave num_classes=None to follow the data, or name all 12"),
     ("boolean class count", None, lambda s, p: s.set_head(num_classes=True),
      tw.ConfigError, "num_classes must be a whole number of at least 2"),
     ("head dropout of 1.5", None, lambda s, p: s.set_head(dropout=1.5), tw.ConfigError, "dropout must be in [0, 1)"),
@@ -172,9 +210,46 @@ def test_a_refusal_names_the_problem_and_changes_nothing(cnn_session, tmp_path, 
         assert not [path for path in tmp_path.rglob("*") if path.name.endswith((".keras", ".tune.json"))]
 
 
+def test_the_panel_and_load_model_refuse_a_shape_alike():
+    from tune_widgets.widgets.model_panel import parse_shape
+
+    session = tw.Session(runs_dir=None)
+    for text, shape in (("32, 32, 0", (32, 32, 0)), ("32, 32", (32, 32))):
+        with pytest.raises(tw.ConfigError) as typed:
+            parse_shape(text, "MobileNetV2")
+        with pytest.raises(tw.ConfigError) as given:
+            session.load_model("MobileNetV2", input_shape=shape, weights=None)
+        assert str(typed.value) == str(given.value)
+    assert session.backbone is None
+
+
+def test_advice_works_when_followed_literally(cnn_session):
+    with pytest.raises(tw.ConfigError, match="leave num_classes=None"):
+        cnn_session.set_head(num_classes=12)
+    cnn_session.set_head(num_classes=None)
+    assert cnn_session.head_mismatch == ""
+    with pytest.raises(tw.ConfigError, match=r"set_data\(\.\.\., class_names=\[\.\.\.\]\) first"):
+        cnn_session.set_head(num_classes=12)
+    digits = tw.load_digits(n=200, seed=0)
+    cnn_session.set_data(digits.examples, digits.labels, class_names=[str(i) for i in range(12)])
+    cnn_session.set_head(num_classes=12)
+    with pytest.raises(tw.DataError, match="pass dropna=True"):
+        cnn_session.evaluate(*images_with(np.nan))
+    with pytest.warns(tw.TuneWidgetsWarning, match="dropna=True dropped 1 of 40 rows"):
+        assert cnn_session.evaluate(*images_with(np.nan), dropna=True).support.sum() == 39
+    cnn_session.set_optimizer(schedule="cosine")
+    plateau = keras.callbacks.ReduceLROnPlateau()
+    with pytest.raises(tw.ConfigError, match=r"Choose session.set_optimizer\(schedule='constant'\)"):
+        cnn_session.fit(callbacks=[plateau])
+    cnn_session.set_optimizer(schedule="constant")
+    assert cnn_session.fit(callbacks=[plateau]).status == "completed"
+
+
 def test_numpy_integers_are_whole_numbers_everywhere(cnn_session):
     cnn_session.set_data(tw.load_digits(n=60), batch_size=np.int64(16))
     assert cnn_session.batch_size == 16 and type(cnn_session.batch_size) is int
+    cnn_session.batch_size = np.int32(24)  # the trait itself checks: assigned, not only through set_data
+    assert cnn_session.batch_size == 24 and type(cnn_session.batch_size) is int
     cnn_session.set_head(num_classes=np.int32(10))
     assert cnn_session.head.num_classes == 10 and type(cnn_session.head.num_classes) is int
     cnn_session.freeze_to(np.int64(3))

@@ -12,6 +12,7 @@ import pytest
 
 import tune_widgets as tw
 from tune_widgets.saving import model_files as saving
+from tune_widgets.training import Callback
 from tests.reliability.session_state import assert_unchanged, observable_state
 
 pytestmark = pytest.mark.reliability
@@ -89,3 +90,32 @@ def test_a_good_save_leaves_exactly_the_pair_and_loads_back(cnn_session, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "model.tune.json"]
     again = tw.Session().load_model(path)
     assert [layer.name for layer in again.backbone.model.layers] == [layer.name for layer in cnn_session.model.layers]
+
+
+class LockTheRun(Callback):
+    """Makes the run's folder read-only as its first epoch begins (its config is written)."""
+
+    def __init__(self, session, locks):
+        super().__init__()
+        self.session, self.locks = session, locks
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 0:
+            self.locks.enter_context(read_only(self.session.run_store.folders[self.trainer.run.run_id]))
+
+
+def test_a_run_folder_that_becomes_read_only_mid_run_fails_with_the_stores_error(open_folder, digits):
+    from tests.conftest import small_cnn
+
+    session = tw.Session(runs_dir=open_folder / "runs").load_model(small_cnn())
+    session.set_data(digits)
+    with contextlib.ExitStack() as locks, pytest.warns(tw.TuneWidgetsWarning, match="Could not write the final status"):
+        with pytest.raises(tw.RunError) as raised:
+            session.fit(epochs=2, callbacks=[LockTheRun(session, locks)])
+    folder = session.run_store.folders[session.runs[-1].run_id]
+    assert str(raised.value) == (f"Cannot write the run to {folder}: [Errno 13] Permission denied: "
+                                 f"'{folder / 'metrics.jsonl'}'. Choose a writable folder with Session(runs_dir=...), "
+                                 f"or runs_dir=None to keep runs in memory only.")
+    run = session.runs[-1]
+    assert run.status == "failed" and run.error == f"RunError: {raised.value}" and not session.training
+    assert session.fit(epochs=1).status == "completed"  # once the folder is writable again

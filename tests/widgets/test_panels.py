@@ -27,7 +27,7 @@ def test_session_changes_reach_the_open_map(cnn_session):
     cnn_session.freeze_to("conv2")
     assert [n for n, f in zip(layer_map.layers["names"], layer_map.frozen) if f] == sorted(
         cnn_session.plan.frozen, key=layer_map.layers["names"].index)
-    cnn_session.set_head(num_classes=12)  # a new model: the layer list itself is resent
+    cnn_session.set_head(dropout=0.3)  # a new model: the layer list itself is resent
     assert layer_map.layers == layers_payload(cnn_session.layers, cnn_session.lora_targets)
     assert len(layer_map.frozen) == len(cnn_session.layers)
 
@@ -105,8 +105,9 @@ def test_invalid_input_shows_a_message_and_keeps_the_session(cnn_session):
     assert "one_cycle" in optimizer.preview.value
 
     training = TrainingPanel(cnn_session)
-    training.batch_size.value = 0  # bounded widgets refuse it in the browser; a cell can still try
-    training.batch_size.value = training.batch_size.min
+    training.batch_size.value = 0  # the session refuses it, and the field snaps back
+    assert "batch_size must be a positive whole number" in training.error_text
+    assert training.batch_size.value == cnn_session.batch_size == 32
     model = ModelPanel(cnn_session)
     model.source.value = "ResNet05" if "ResNet05" in model.source.options else "checkpoint folder or .keras/.h5 file…"
     model.path.value = "/nowhere/model.keras"

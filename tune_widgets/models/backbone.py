@@ -12,14 +12,17 @@ import contextlib
 import dataclasses
 import importlib
 import json
+import os
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError, ModelSourceError, TuneWidgetsWarning, WeightsUnavailableError
+from ..errors import CheckpointError, ModelSourceError, TuneWidgetsWarning, WeightsUnavailableError
+from ..validation import image_shape
 from . import hub, sources, upstream_fixes
 from .families import family_of, known_families, sequence_output
 from .head import input_names
@@ -27,6 +30,7 @@ from .user_models import open_nested
 
 APPLICATION_NAMES = sources.APPLICATION_NAMES
 KERAS_HUB = "keras_hub:"  # preprocessing by a preset's ImageConverter
+IN_MEMORY = "in-memory model"  # the source of a keras.Model given as it is
 
 
 def image_converter(folder):
@@ -101,7 +105,7 @@ def load_backbone(source, *, input_shape=None, weights="imagenet", sequence_leng
 
 
 def _from_model(source, **options):
-    return _from_user_model(source.location, "in-memory model")
+    return _from_user_model(source.location, IN_MEMORY)
 
 
 def _from_path(source, *, sequence_length, allow_pickle, **options):
@@ -120,9 +124,7 @@ def _from_hub(source, *, sequence_length, allow_pickle, progress, **options):
 
 def _from_application(source, *, input_shape, weights, **options):
     canonical = source.location
-    input_shape = tuple(input_shape or (224, 224, 3))
-    if len(input_shape) != 3:
-        raise ConfigError(f"input_shape for {canonical} must be (height, width, channels), got {input_shape}.")
+    input_shape = image_shape(input_shape or (224, 224, 3), canonical)
     constructor = getattr(keras.applications, canonical)
     try:
         model = constructor(include_top=False, weights=weights, input_shape=input_shape)
@@ -251,6 +253,10 @@ def _trained_pooling(folder):
 
 
 def _from_file(path):
+    if path.suffix == ".keras" and os.access(path, os.R_OK) and not zipfile.is_zipfile(path):
+        raise ModelSourceError(f"{path} is not a Keras archive: a .keras file is a zip archive (model.save writes "
+                               f"one), and this file is not. Check that it is the file you meant, or save the model "
+                               f"again.")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True, custom_objects=upstream_fixes.custom_objects())
     except Exception as error:

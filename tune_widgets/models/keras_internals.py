@@ -147,3 +147,13 @@ def public_module(module):
     """keras.src.applications.resnet → keras.applications.resnet: a keras.applications
     constructor's `__module__` is its private home."""
     return module.replace("keras.src.applications.", "keras.applications.") if module else None
+
+
+def initial_epoch(model):
+    """The epoch BackupAndRestore told `model.fit` to resume at (None: from the start)."""
+    return getattr(model, "_initial_epoch", None)
+
+
+def set_initial_epoch(model, epoch):
+    """Where `model.fit` starts: BackupAndRestore's resume point, kept by Keras on the model."""
+    model._initial_epoch = epoch

@@ -11,9 +11,10 @@ from .head import input_names
 from .task import task_named
 
 
-def evaluate(session, data=None, labels=None, *, k=5, name=None):
+def evaluate(session, data=None, labels=None, *, k=5, name=None, dropna=False):
     """Evaluate on the validation data, or on `data` (anything set_data takes): an
-    EvaluationReport, or a RegressionReport for regression data. Kept in `session.evaluation`."""
+    EvaluationReport, or a RegressionReport for regression data. Kept in `session.evaluation`.
+    dropna=True: rows of `data` with missing or non-finite values are left out, as in set_data."""
     model = session.require_model()
     if data is None:
         if session.validation_data is None:
@@ -24,7 +25,7 @@ def evaluate(session, data=None, labels=None, *, k=5, name=None):
         cached = session.feature_cache.cached(model, session.plan, session.encoded)
         model, x = (cached[0], cached[2]) if cached else (model, session.encoded["validation"])
     else:
-        held = labelled(data, labels, class_names=session.class_names, task=session.task or "auto")
+        held = labelled(data, labels, class_names=session.class_names, task=session.task or "auto", dropna=dropna)
         x, name = encode(held, session.backbone), name or "test"
     session.evaluation = task_named(held.task).report(outputs(session, model, x), held, k, name)
     return session.evaluation
@@ -36,7 +37,7 @@ def predict(session, examples_given):
     model = session.require_model()
     if isinstance(examples_given, str):
         examples_given = [examples_given]
-    rows, _ = screen_rows(examples_given)
+    rows, _ = screen_rows(examples_given, droppable=False)
     raw, kind = examples(rows)
     raw = LabelledData(raw, np.zeros(len(raw), "int32"), ("",), kind)
     return task_named(session.task).predictions(outputs(session, model, encode(raw, session.backbone)))

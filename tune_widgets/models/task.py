@@ -79,11 +79,12 @@ class Classification(Task):
             if force:
                 raise StateError("Set data first, or give num_classes: the head needs a class count.")
             return None
-        if force and data is not None and classes < len(data.class_names):
-            raise ConfigError(
-                f"The head has {classes} classes but the data has {len(data.class_names)}: "
-                f"leave num_classes=None to follow the data."
-            )
+        known = len(data.class_names) if data is not None else classes
+        if force and classes != known:  # a fit would refuse the head; with more, ask for the classes' names
+            more = (f", or name all {classes} classes to keep empty ones on purpose "
+                    f"(set_data(..., class_names=[...]) first)") if classes > known else ""
+            raise ConfigError(f"The head has {classes} classes but the data has {known}: leave num_classes=None to "
+                              f"follow the data{more}.")
         return classes
 
     def follows_data(self, head):

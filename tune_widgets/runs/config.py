@@ -14,11 +14,13 @@ import numpy as np
 
 from ..models import keras_internals
 from ..training import distribute
+from . import architecture
 
 
 def backbone_spec(backbone, keep_head):
-    """How to load the backbone again: its kind, shapes, tokenizer, preprocessing, feature layer."""
-    tokenizer = backbone.tokenizer
+    """How to load the backbone again: its kind, shapes, tokenizer, preprocessing, feature layer,
+    and for an in-memory model whether its run keeps its architecture (see architecture.py)."""
+    tokenizer, kept = backbone.tokenizer, architecture.kept(backbone)
     return {
         "kind": backbone.kind,
         "input_shape": list(backbone.input_shape) if backbone.input_shape else None,
@@ -32,6 +34,7 @@ def backbone_spec(backbone, keep_head):
         "keep_head": keep_head,
         "family": backbone.family,
         "tokenizer_kind": tokenizer.kind if tokenizer is not None else None,
+        **({"architecture": kept} if kept else {}),
     }
 
 

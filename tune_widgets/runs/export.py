@@ -19,12 +19,12 @@ from pathlib import Path
 
 from ..errors import ConfigError, StateError
 from ..models import keras_internals
+from ..models.backbone import IN_MEMORY
 from ..models.task import task_named
 from ..training.optimizers import Schedule
 from ..training.layer_rates import LayerRates
 from .config import run_config
 from .record import RunRecord
-from .resume import IN_MEMORY
 
 DATA_FORMS = {
     "text": "a CSV file with a header row and the columns 'text' and 'label' (a class name or number)",

@@ -20,6 +20,12 @@ FORMAT = 1
 BEST = "val_loss"  # lower is better
 
 
+def unwritable(folder, error):
+    """The RunError for a run folder that cannot be written (`error`, an OSError), naming the fix."""
+    return RunError(f"Cannot write the run to {folder}: {error}. Choose a writable folder with "
+                    f"Session(runs_dir=...), or runs_dir=None to keep runs in memory only.")
+
+
 def write_json(path, value):
     with atomic_path(path) as temporary:
         temporary.write_text(dumps(value, indent=1))
@@ -59,5 +65,5 @@ def config_file(run):
 
 
 def status_file(run, **extra):
-    return {"status": run.status, "error": run.error, "epochs": len(run.epochs), "duration": run.duration,
-            "pid": os.getpid(), "host": socket.gethostname(), "updated_at": time.time(), **extra}
+    return {"status": run.status, "error": run.error, "ended_early": run.ended_early, "epochs": len(run.epochs),
+            "duration": run.duration, "pid": os.getpid(), "host": socket.gethostname(), "updated_at": time.time(), **extra}

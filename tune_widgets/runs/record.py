@@ -21,6 +21,7 @@ class RunRecord:
     total_steps: int = 0
     duration: float = 0.0
     error: str = ""
+    ended_early: str = ""  # which plain Keras callback ended a completed run early (EarlyStopping), and when
 
     @property
     def final(self):

@@ -8,16 +8,15 @@ import keras
 from ..saving import model_files as saving
 from ..errors import ConfigError, ModelSourceError, RunError
 from ..models.freezing import FreezePlan, layer_table
-from ..models.backbone import load_backbone
+from ..models.backbone import IN_MEMORY, load_backbone
 from ..models.head import HeadSpec, build_classifier
 from ..models.task import task_named
 from ..training.optimizers import OptimizerSpec
 from ..models.snapshot import WeightSnapshot
 from ..models import keras_internals, lora
+from . import architecture
 from .config import signature
 from .store import weights_marks
-
-IN_MEMORY = "in-memory model"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -39,8 +38,9 @@ def restore(stored, which="last", *, backbone=None, model=None, head=None, keep_
 
     The session's current backbone is reused when it is the run's source, and its current
     model too when it has the run's head and shape (a quick restore from the runs panel);
-    otherwise the backbone is loaded again from the source named in config.json. A model whose
-    weights are loaded in place is rolled back if loading fails.
+    otherwise the backbone is loaded again from the source named in config.json (an in-memory
+    model's from the architecture its run kept). A model whose weights are loaded in place is
+    rolled back if loading fails.
     """
     config = stored.config
     path = stored.weights(which)
@@ -59,7 +59,7 @@ def restore(stored, which="last", *, backbone=None, model=None, head=None, keep_
         target = model
     else:
         if not same_source:
-            backbone = _load_backbone(stored.run_id, source, spec)
+            backbone = _load_backbone(stored, source, spec)
         target = (build_classifier(backbone, None, None) if keep
                   else build_classifier(backbone, wanted_head, outputs, task=task))
         for adapter in adapters:  # LoRA adapters the run trained, before its weights go in
@@ -88,22 +88,34 @@ def restore(stored, which="last", *, backbone=None, model=None, head=None, keep_
     return Restored(backbone, wanted_head, keep, target, FreezePlan(frozen), optimizer, origin, config)
 
 
-def _load_backbone(run_id, source, spec):
-    if source == IN_MEMORY:
-        raise RunError(
-            f"Run {run_id} was made from an in-memory keras.Model, which config.json cannot rebuild: "
-            f"load that model first (session.load_model(model)), then load the run again."
-        )
+def _load_backbone(stored, source, spec):
+    path = _kept_architecture(stored, spec) if source == IN_MEMORY else source
     try:
         # Pretrained weights are not needed: the run's own weights replace every one of them.
-        backbone = load_backbone(source, input_shape=spec.get("input_shape"), weights=None,
+        backbone = load_backbone(path, input_shape=spec.get("input_shape"), weights=None,
                                  sequence_length=spec.get("sequence_length") or 64)
     except ModelSourceError as error:
-        raise RunError(f"Run {run_id}'s model {source!r} cannot be loaded again: {error}") from None
-    saving.restore(backbone, source, spec.get("sequence_length") or 64)
+        raise RunError(f"Run {stored.run_id}'s model {source!r} cannot be loaded again: {error}") from None
+    saving.restore(backbone, path, spec.get("sequence_length") or 64)
+    if source == IN_MEMORY:
+        backbone.source = IN_MEMORY  # so the runs that go on from it keep its architecture too
     backbone.weights = spec.get("weights")  # the recipe's, for the next run's config and export
     backbone.preprocessing = spec.get("preprocessing")  # as the run fed it (load_model may have chosen it)
     return backbone
+
+
+def _kept_architecture(stored, spec):
+    """The .keras file in which the run of an in-memory model kept its architecture; a RunError
+    saying why when there is none."""
+    path = stored.folder / architecture.FILE
+    if path.is_file():
+        return path
+    why = spec.get("architecture")
+    raise RunError(
+        f"Run {stored.run_id} was made from an in-memory keras.Model, which config.json cannot rebuild: "
+        f"load that model first (session.load_model(model)), then load the run again."
+        + (f" Its architecture was not kept: {why}." if why not in (None, architecture.FILE) else "")
+    )
 
 
 def _fresh_adapters(model):

@@ -9,6 +9,7 @@ in progress, and read back after a kernel restart.
                           models, see RunWriter) and the fit's end
         best.weights.h5   the weights of the epoch with the lowest val_loss so far
         tensorboard/      TensorBoard event files (train/, validation/), with tensorboard=True
+        model.keras       an in-memory keras.Model's architecture, written once (see architecture.py)
 
 Every file except metrics.jsonl is replaced atomically: a temporary file in the same folder,
 fsync, then `os.replace`, so a crash leaves the previous version whole. metrics.jsonl is
@@ -33,7 +34,9 @@ import numpy as np
 
 from ..errors import RunError, StateError, TuneWidgetsWarning
 from ..saving.atomic import TEMPORARY
-from .folder import FORMAT, config_file, read_json, status_file, write_json  # noqa: F401 (FORMAT: the store's format)
+from . import architecture
+from .folder import (FORMAT, config_file, read_json, status_file, unwritable,  # noqa: F401 (FORMAT: the store's format)
+                     write_json)
 from .record import RunRecord
 from .writer import RunWriter
 
@@ -89,8 +92,9 @@ class RunStore:
             self.folders[stored.run_id] = folder
         return sorted(runs, key=lambda run: run.started_at)
 
-    def begin(self, run):
-        """Create the run's folder with its config and status, before the fit starts. An error
+    def begin(self, run, model=None):
+        """Create the run's folder with its config and status, before the fit starts, and keep
+        `model` (the backbone's) when the config says the run keeps its architecture. An error
         leaves nothing behind."""
         if self.root is None:
             return
@@ -100,12 +104,12 @@ class RunStore:
             folder.mkdir(parents=True)
             write_json(folder / "config.json", config_file(run))
             write_json(folder / "status.json", status_file(run))
+            keeps = model is not None and run.config["backbone"].get("architecture") == architecture.FILE
+            if keeps and run.config.get("purpose") not in WEIGHTLESS:
+                architecture.write(folder, model)
         except OSError as error:
             shutil.rmtree(folder, ignore_errors=True)
-            raise RunError(
-                f"Cannot write the run to {folder}: {error}. Choose a writable folder with "
-                f"Session(runs_dir=...), or runs_dir=None to keep runs in memory only."
-            ) from None
+            raise unwritable(folder, error) from None
         self.folders[run.run_id] = folder
 
     def callbacks(self, run, model, tensorboard=False):
@@ -242,7 +246,7 @@ class StoredRun:
         return RunRecord(config=self.config, run_id=self.run_id, started_at=self.meta.get("started_at", 0.0),
                          status=self.state, batches=batches, epochs=epochs,
                          total_steps=self.meta.get("total_steps", 0), duration=self.status.get("duration", 0.0),
-                         error=self.status.get("error", ""))
+                         error=self.status.get("error", ""), ended_early=self.status.get("ended_early", ""))
 
     def clean(self):
         """Remove temporary files a crashed writer left (the run's own files are never touched)."""

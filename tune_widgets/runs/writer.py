@@ -2,6 +2,7 @@
 optional TensorBoard event files."""
 
 import contextlib
+import functools
 import math
 import os
 import shutil
@@ -15,13 +16,25 @@ from ..models.snapshot import WeightSnapshot
 from ..saving.atomic import fsync, fsync_folder, temporary_path
 from ..training.callbacks import Callback, Order
 from .config import signature
-from .folder import BEST, config_file, dumps, status_file, write_json
+from .folder import BEST, config_file, dumps, status_file, unwritable, write_json
 from .record import thinned
 
 BATCH_ROWS_PER_EPOCH = 50  # batch rows kept per epoch on disk (evenly spaced, the last included)
 SAVE_TIME_SHARE = 0.1  # weight saves may take this share of the training time (see RunWriter)
 CHEAP_SAVE = 0.05  # seconds: a save this quick happens at every epoch end
 WRITE_SPEED = 200e6  # bytes a second: a save's cost guessed from the model's size, until one is timed
+
+
+def _writes(hook):
+    """A hook of RunWriter whose OSError (a folder become read-only, a full disk) ends the fit
+    with the store's RunError naming the folder, not a raw error from inside a file."""
+    @functools.wraps(hook)
+    def writing(self, *args, **kwargs):
+        try:
+            return hook(self, *args, **kwargs)
+        except OSError as error:
+            raise unwritable(self.folder, error) from None
+    return writing
 
 
 class RunWriter(Callback):
@@ -47,10 +60,12 @@ class RunWriter(Callback):
         self.save_seconds = sum(np.dtype(v.dtype).itemsize * math.prod(v.shape) for v in model.weights) / WRITE_SPEED
         self.tensorboard = TensorBoardLog(self.folder / "tensorboard") if tensorboard else None
 
+    @_writes
     def on_train_begin(self, logs=None):
         write_json(self.folder / "config.json", config_file(self.trainer.run))  # now with the cache decision
         self.last_save = time.perf_counter()
 
+    @_writes
     def on_epoch_end(self, epoch, logs=None):
         run = self.trainer.run
         self._append(run, run.epochs[-1] if run.epochs else None)
@@ -65,6 +80,7 @@ class RunWriter(Callback):
             self.pending_best = WeightSnapshot.of_training_layers(self.whole)
         self._status(run)
 
+    @_writes
     def on_train_end(self, logs=None):
         run = self.trainer.run
         if len(run.batches) > self.written:  # stopped inside an epoch

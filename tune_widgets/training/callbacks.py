@@ -1,5 +1,5 @@
-"""Training callbacks: the base every training feature extends, the order they run in, and
-the callbacks every fit has (stop, record, validate).
+"""Training callbacks: the base every training feature extends, the order they run in, the
+callbacks every fit has (stop, record, validate), and the one that runs plain Keras callbacks.
 """
 
 import math
@@ -9,6 +9,10 @@ import keras
 import tensorflow as tf
 
 from ..data import bucketing
+from ..models import keras_internals
+from ..errors import ConfigError
+
+RATE_SETTERS = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.LearningRateScheduler)
 
 
 class Order:
@@ -22,7 +26,8 @@ class Order:
     RUN_WRITER = 20  # writes what the Recorder put in the record
     LR_FINDER = 25  # reads each batch's loss and may end the sweep: after the batch is written
     FEATURE = 50  # a training feature that does not need a slot of its own
-    PROGRESS = 90  # the views hear of a step once everything else has run
+    PROGRESS = 90  # the views hear of a step once the rest of ours has run
+    KERAS = 100  # plain keras.callbacks.Callbacks (EarlyStopping, a user's own): after all of ours
 
 
 class CancelFit(Exception):
@@ -107,6 +112,104 @@ class Validation(Callback):
             return
         results = self.model.evaluate(self.data, verbose=0, return_dict=True)
         logs.update({f"val_{name}": float(value) for name, value in results.items()})
+
+
+def check_callbacks(callbacks, optimizer):
+    """The callbacks of a fit as a list, refused with the fix before it starts: anything but
+    callback instances, and one that sets the learning rate while a schedule (`optimizer`, an
+    OptimizerSpec) sets it every step, which Keras refuses mid-fit."""
+    if isinstance(callbacks, keras.callbacks.Callback):
+        raise ConfigError(f"callbacks takes a list: callbacks=[{type(callbacks).__name__}(...)].")
+    for callback in callbacks:
+        if isinstance(callback, type) and issubclass(callback, keras.callbacks.Callback):
+            raise ConfigError(f"callbacks holds the class {callback.__name__}, not an instance of it: pass "
+                              f"{callback.__name__}(...).")
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise ConfigError(f"callbacks must be keras.callbacks.Callback instances, not {type(callback).__name__} "
+                              f"({callback!r}): subclass keras.callbacks.Callback and pass an instance.")
+        name = type(callback).__name__
+        if isinstance(callback, RATE_SETTERS) and optimizer.schedule != "constant":
+            raise ConfigError(f"{name} sets the learning rate, but the {optimizer.schedule} schedule sets it at every "
+                              f"step. Choose session.set_optimizer(schedule='constant') to let {name} set it, or "
+                              f"leave {name} out.")
+    return list(callbacks)
+
+
+class KerasCallbacks(Callback):
+    """A fit's plain Keras callbacks (EarlyStopping, ReduceLROnPlateau, a user's own), in their
+    given order, after all of ours: they see the epoch's logs whole (val_* too).
+
+    They see the session's whole model, as in plain Keras, also where the fit trains only its
+    suffix over cached features (`trainer.whole` is then not `self.model`): for the fit, the
+    whole model holds the suffix's optimizer, and what a callback sets on it (stop_training,
+    BackupAndRestore's first epoch) reaches the model that trains. A stop that one of them
+    asks for ends the run as "completed", the callback named in its record's `ended_early`.
+    The validation pass is ours, so their on_test_* hooks are not called.
+    """
+
+    order = Order.KERAS
+
+    def __init__(self, callbacks):
+        super().__init__()
+        self.callbacks, self.epoch = list(callbacks), 0
+        self.lent = None  # (the whole model, its own optimizer or None) while it holds the fit's
+
+    def set_params(self, params):
+        super().set_params(params)
+        for callback in self.callbacks:
+            callback.set_params(params)
+
+    def set_model(self, model):
+        super().set_model(model)
+        whole = self.trainer.whole
+        if whole is not model:
+            self.lent = (whole, getattr(whole, "optimizer", None))
+            whole.optimizer = model.optimizer
+        for callback in self.callbacks:
+            callback.set_model(whole)
+
+    def on_train_begin(self, logs=None):
+        self.trainer.whole.stop_training = False  # asked in an earlier fit: not this one's
+        self._each("on_train_begin", logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self._each("on_epoch_begin", epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._each("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._each("on_train_batch_end", batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._each("on_epoch_end", epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self._each("on_train_end", logs)
+
+    def _each(self, hook, *args):
+        trained, whole, trainer = self.model, self.trainer.whole, self.trainer
+        for callback in self.callbacks:
+            stopping = trained.stop_training
+            getattr(callback, hook)(*args)
+            if whole is not trained:
+                trained.stop_training = trained.stop_training or whole.stop_training
+                keras_internals.set_initial_epoch(trained, keras_internals.initial_epoch(whole))
+            if trained.stop_training and not stopping and not trainer.stop_requested.is_set() \
+                    and not trainer.run.ended_early:
+                trainer.run.ended_early = f"{type(callback).__name__} stopped the fit in epoch {self.epoch + 1}"
+
+    def after_fit(self):
+        if self.lent is not None:
+            whole, own = self.lent
+            if own is None:
+                del whole.optimizer
+            else:
+                whole.optimizer = own
+        for model in (self.trainer.whole, self.model):
+            if model is not None:
+                keras_internals.set_initial_epoch(model, None)  # Keras keeps BackupAndRestore's: the next fit would start there too
 
 
 def packed(x):

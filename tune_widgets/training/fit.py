@@ -20,7 +20,7 @@ from ..runs.config import run_config
 from ..runs.record import RunRecord
 from ..validation import check_something_trains, whole_number
 from . import acceleration, distribute
-from .callbacks import CancelFit
+from .callbacks import CancelFit, check_callbacks
 from .divergence import DivergenceGuard
 from .layer_rates import variable_factors
 from .optimizers import build_optimizer, check_run_length
@@ -39,6 +39,7 @@ class Fit:
         epochs = whole_number("epochs", epochs)
         batch_size = session.check_ready(batch_size)
         check_something_trains(session.layers)
+        callbacks = check_callbacks(callbacks, session.optimizer)
         total_steps = -(-len(session.train_data) // batch_size) * epochs
         check_run_length(session.optimizer, total_steps)
         config = run_config(session, epochs, batch_size, seed)
@@ -47,14 +48,14 @@ class Fit:
             raise ConfigError(f"Run tags {clashes} would replace the fit's own settings: name them otherwise.")
         config.update(tags or {}, jit_compile=bool(jit_compile), mixed_precision=bool(mixed_precision))
         self.session, self.store, self.cache = session, store, cache
-        self.epochs, self.batch_size, self.seed, self.callbacks = epochs, batch_size, seed, list(callbacks)
+        self.epochs, self.batch_size, self.seed, self.callbacks = epochs, batch_size, seed, callbacks
         self.record = RunRecord(config=config, total_steps=total_steps)
         self.stop_requested = threading.Event()
 
     def begin(self):
-        """Open the run: its folder first (which may raise RunError, changing nothing), then the
-        session's traits say a fit is running."""
-        self.store.begin(self.record)
+        """Open the run: its folder first (which may raise RunError, changing nothing; it keeps
+        an in-memory model's architecture), then the session's traits say a fit is running."""
+        self.store.begin(self.record, self.session.backbone.model)
         session = self.session
         session.progress = {}
         session.runs = [*session.runs, self.record]
@@ -80,7 +81,7 @@ class Fit:
                 reporter = ProgressReporter(lambda progress: setattr(session, "progress", progress.as_dict()))
                 trainer = Trainer(model, train_x, session.train_data.labels, run=run, epochs=self.epochs,
                                   batch_size=self.batch_size, seed=self.seed, stop_requested=self.stop_requested,
-                                  validation=(validation_x, session.validation_data.labels),
+                                  validation=(validation_x, session.validation_data.labels), whole=session.model,
                                   callbacks=[reporter, DivergenceGuard(), *writers, *self.callbacks])
                 with fit_stage(run, "compiling the model"):
                     session.compile(run.total_steps, model, jit_compile=run.config["jit_compile"])

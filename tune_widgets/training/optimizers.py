@@ -88,7 +88,7 @@ def check_options_apply(spec, given):
     that `spec.optimizer` ignores. A value carried over from an earlier optimizer is kept
     quietly: it applies again if that optimizer is chosen again."""
     defaults = OptimizerSpec()
-    ignored = [name for name in given if name in USED_BY and spec.optimizer not in USED_BY[name]
+    ignored = [name for name in dict.fromkeys(given) if name in USED_BY and spec.optimizer not in USED_BY[name]
                and getattr(spec, name) != getattr(defaults, name)]
     if ignored:
         users = " or ".join(repr(o) for o in USED_BY[ignored[0]])

@@ -1,9 +1,10 @@
 """The training loop: one `model.fit`, with every feature around it a callback.
 
 Callbacks (see `callbacks.py`) run in their `order` and see the `Trainer` of the fit in
-progress, which holds the run record and the stop request. Stopping is a flag
-(`stop_requested`, a threading.Event set from any thread) read at the next batch end, so a fit
-ends within one batch and keeps its weights.
+progress, which holds the run record and the stop request; plain Keras callbacks run after
+ours (`callbacks.KerasCallbacks`). Stopping is a flag (`stop_requested`, a threading.Event set
+from any thread) read at the next batch end, so a fit ends within one batch and keeps its
+weights.
 """
 
 import contextlib
@@ -14,7 +15,7 @@ import keras
 
 from ..data import bucketing
 from ..errors import FitError, TuneWidgetsError
-from .callbacks import CancelFit, Recorder, StopControl, Validation, packed
+from .callbacks import Callback, CancelFit, KerasCallbacks, Recorder, StopControl, Validation, packed
 
 
 @contextlib.contextmanager
@@ -44,19 +45,23 @@ class Trainer:
     `validate` (True) is a flag a callback may clear before the first epoch ends, for a fit
     whose epochs are not worth a validation pass (the LR finder's sweep). `guard_divergence`
     (True) likewise, for a fit that seeks divergence, ends itself on it and puts the weights
-    back (the LR finder again): `divergence.DivergenceGuard` then stands aside.
+    back (the LR finder again): `divergence.DivergenceGuard` then stands aside. `whole`: the
+    session's model, which plain Keras callbacks see (`model` is its suffix on the cached path).
     """
 
     validate = True
     guard_divergence = True
 
     def __init__(self, model, x, y, *, run, epochs, batch_size, validation=None, callbacks=(), seed=None,
-                 stop_requested=None):
-        self.model, self.x, self.y, self.run = model, x, y, run
+                 stop_requested=None, whole=None):
+        self.model, self.x, self.y, self.run, self.whole = model, x, y, run, whole or model
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.stop_requested = stop_requested or threading.Event()
         extra = [Validation(*validation, batch_size)] if validation is not None else []
-        self.callbacks = sorted([StopControl(), Recorder(), *extra, *callbacks], key=lambda callback: callback.order)
+        plain = [callback for callback in callbacks if not isinstance(callback, Callback)]
+        extra += [KerasCallbacks(plain)] if plain else []
+        ours = [callback for callback in callbacks if isinstance(callback, Callback)]
+        self.callbacks = sorted([StopControl(), Recorder(), *extra, *ours], key=lambda callback: callback.order)
         for callback in self.callbacks:
             callback.trainer = self
 

@@ -43,7 +43,6 @@ class DataPanel(Panel):
     css_class = "tw-data-panel"
 
     def __init__(self, session):
-        settings = session.data_settings
         self.source = widgets.Dropdown(options=[KEEP, *SHIPPED, FROM_PATH, UPLOAD_CSV, UPLOAD_IMAGES], value=KEEP)
         self.source.add_class("tw-data-source")
         self.count = widgets.BoundedIntText(0, min=0, max=1_000_000, layout=widgets.Layout(width="110px"))
@@ -64,12 +63,11 @@ class DataPanel(Panel):
         self.text_column.add_class("tw-data-text-column")
         self.label_column = widgets.Dropdown(options=[])
         self.label_column.add_class("tw-data-label-column")
-        self.validation = widgets.FloatSlider(settings.get("validation") or 0.2, min=0.05, max=0.5, step=0.05,
-                                              continuous_update=False)
+        self.validation = widgets.FloatSlider(0.2, min=0.05, max=0.95, step=0.05, continuous_update=False)
         self.validation.add_class("tw-data-validation")
-        self.seed = widgets.IntText(settings.get("seed", 0), layout=widgets.Layout(width="110px"))
+        self.seed = widgets.IntText(0, layout=widgets.Layout(width="110px"))
         self.seed.add_class("tw-data-seed")
-        self.batch_size = widgets.BoundedIntText(session.batch_size, min=1, max=65536, layout=widgets.Layout(width="110px"))
+        self.batch_size = widgets.IntText(32, layout=widgets.Layout(width="110px"))  # the session checks it
         self.batch_size.add_class("tw-data-batch-size")
         self.apply = widgets.Button(description="Use this data", button_style="primary", icon="table")
         self.apply.add_class("tw-data-apply")
@@ -103,10 +101,12 @@ class DataPanel(Panel):
         self.image_upload.observe(self._pictures_uploaded, names="value")
         self.clear_images.on_click(lambda _: self._clear_pictures())
         self.apply.on_click(lambda _: self.attempt(self.use))
-        self.batch_size.observe(self._batch_size_changed, names="value")
         session.observe(self._data_changed, names=["train_data"])
-        session.observe(self._follow_settings, names=["data_settings"])
-        session.observe(lambda c: setattr(self.batch_size, "value", c["new"]), names=["batch_size"])
+        self.bind(self.batch_size, ["batch_size"], lambda: session.batch_size, session.set_batch_size)
+        # The split the session's data was made with; Use this data sends the next one.
+        self.bind(self.validation, ["data_settings"],
+                  lambda: session.data_settings.get("validation") or self.validation.value)
+        self.bind(self.seed, ["data_settings"], lambda: session.data_settings.get("seed", self.seed.value))
         session.observe(lambda c: setattr(self.apply, "disabled", c["new"]), names=["training"])
         self._show_fields()
         self._show_pending()
@@ -238,17 +238,6 @@ class DataPanel(Panel):
             f"<b>{html.escape(name)}</b> {len(items)}" for name, items in self._pictures.items())
 
     # ---- following the session -----------------------------------------------------------------
-
-    def _batch_size_changed(self, change):
-        if change["new"] >= 1:
-            self.session.set_batch_size(change["new"])
-
-    def _follow_settings(self, change):
-        """Show the split settings the session's data was set with, from here or from a cell."""
-        settings = change["new"]
-        if settings.get("validation"):
-            self.validation.value = settings["validation"]
-        self.seed.value = settings.get("seed", self.seed.value)
 
     def _data_changed(self, change):
         if not self._applying:  # set from a cell: the source is the session's data, not a choice here

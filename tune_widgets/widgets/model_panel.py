@@ -1,7 +1,9 @@
 """Model choice: source, and only the fields that apply to it; the head; parameter counts.
 
 A keras.applications name takes an input shape and weights, a checkpoint folder a sequence
-length, a model file its image preprocessing; the shipped models need nothing more.
+length, a model file its image preprocessing; the shipped models need nothing more. Those
+are Load model's arguments; the head's fields are the session's head, bound both ways (a
+change is a `set_head`), and Replace head gives it fresh starting weights.
 """
 
 import html
@@ -11,6 +13,7 @@ import ipywidgets as widgets
 from ..data.datasets import minilm_folder, mobilenetv2_file
 from ..errors import ConfigError
 from ..models.backbone import APPLICATION_NAMES
+from ..validation import image_shape
 from .base import Panel, labelled
 
 SHIPPED_MINILM = "MiniLM-L6 (shipped checkpoint)"
@@ -36,8 +39,8 @@ class ModelPanel(Panel):
         self.sequence_length = widgets.BoundedIntText(64, min=8, max=512)
         self.preprocessing = widgets.Dropdown(options=PREPROCESSING, value="auto")
         self.load = widgets.Button(description="Load model", button_style="primary")
-        self.classes = widgets.BoundedIntText(0, min=0, max=100000, description="")
-        self.dropout = widgets.FloatSlider(session.head.dropout, min=0, max=0.9, step=0.05)
+        self.classes = widgets.IntText(0)  # the session checks it (a HeadSpec refuses 1 class)
+        self.dropout = widgets.FloatSlider(0.0, min=0, max=0.95, step=0.05, continuous_update=False)
         self.apply_head = widgets.Button(description="Replace head")
         self.counts = widgets.HTML()
         self.counts.add_class("tw-param-counts")
@@ -57,6 +60,10 @@ class ModelPanel(Panel):
         self.path.observe(lambda _: self._show_fields(), names="value")
         self._show_fields()
         self.apply_head.on_click(lambda _: self.attempt(self._replace_head))
+        self.bind(self.classes, ["head"], lambda: session.head.num_classes or 0,
+                  lambda value: session.set_head(num_classes=value or None, dropout=session.head.dropout))
+        self.bind(self.dropout, ["head"], lambda: session.head.dropout,
+                  lambda value: session.set_head(num_classes=session.head.num_classes, dropout=value))
         session.observe(self._show_counts, names=["layers", "model", "train_data", "lora"])
         self.clear_error_when("layers", "training")
         self._show_counts()
@@ -76,7 +83,7 @@ class ModelPanel(Panel):
         else:
             source = choice
         fields = self.fields()
-        options = {"input_shape": parse_shape(self.input_shape.value) if "input_shape" in fields else None,
+        options = {"input_shape": parse_shape(self.input_shape.value, source) if "input_shape" in fields else None,
                    "weights": self.weights.value, "sequence_length": self.sequence_length.value,
                    "preprocessing": self.preprocessing.value if "preprocessing" in fields else "auto"}
         self.session.load_model(source, **options)
@@ -120,12 +127,11 @@ class ModelPanel(Panel):
         )
 
 
-def parse_shape(text):
-    """'224, 224, 3' → (224, 224, 3); raises ConfigError saying the expected form."""
+def parse_shape(text, model):
+    """'224, 224, 3' → (224, 224, 3), checked as load_model checks it (for the network `model`);
+    raises ConfigError saying the expected form."""
     try:
         shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
     except ValueError:
         raise ConfigError(f"Input shape {text!r} is not a list of whole numbers: type it like 224, 224, 3.") from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError(f"Input shape must be height, width, channels (like 224, 224, 3), got {text!r}.")
-    return shape
+    return image_shape(shape, model)

@@ -20,15 +20,14 @@ class OptimizerPanel(Panel):
     css_class = "tw-optimizer-panel"
 
     def __init__(self, session):
-        spec = session.optimizer
-        self.optimizer = widgets.Dropdown(options=OPTIMIZERS, value=spec.optimizer)
-        self.lr_slider = widgets.FloatLogSlider(spec.learning_rate, base=10, min=-6, max=0, step=0.1,
-                                                readout_format=".1e", continuous_update=False)
-        self.lr_text = widgets.Text(f"{spec.learning_rate:g}", continuous_update=False, layout=widgets.Layout(width="110px"))
+        self.optimizer = widgets.Dropdown(options=OPTIMIZERS)
+        self.lr_slider = widgets.FloatLogSlider(1e-3, base=10, min=-6, max=0, step=0.1, readout_format=".1e",
+                                                continuous_update=False)
+        self.lr_text = widgets.Text(continuous_update=False, layout=widgets.Layout(width="110px"))
         self.lr_text.add_class("tw-lr-text")
-        self.weight_decay = widgets.Text(f"{spec.weight_decay:g}", continuous_update=False, layout=widgets.Layout(width="110px"))
-        self.schedule = widgets.Dropdown(options=SCHEDULES, value=spec.schedule)
-        self.warmup = widgets.FloatSlider(spec.warmup_fraction, min=0, max=0.9, step=0.05, continuous_update=False)
+        self.weight_decay = widgets.Text(continuous_update=False, layout=widgets.Layout(width="110px"))
+        self.schedule = widgets.Dropdown(options=SCHEDULES)
+        self.warmup = widgets.FloatSlider(0.1, min=0, max=0.95, step=0.05, continuous_update=False)
         self.preview = widgets.HTML()
         self.preview.add_class("tw-lr-preview")
         self.spread = widgets.Dropdown(options=SPREADS, value=1.0)
@@ -48,20 +47,25 @@ class OptimizerPanel(Panel):
             labelled("Warmup", self.warmup), self.preview, labelled("Lower blocks", self.spread),
             widgets.HBox([self.find, self.use]), self.finder,
         ])
-        self.optimizer.observe(lambda c: self._change(optimizer=c["new"]), names="value")
-        self.lr_slider.observe(lambda c: self._change(learning_rate=c["new"]), names="value")
-        self.lr_text.observe(lambda c: self._change(learning_rate=_number("Learning rate", c["new"])), names="value")
-        self.weight_decay.observe(lambda c: self._change(weight_decay=_number("Weight decay", c["new"])), names="value")
-        self.schedule.observe(lambda c: self._change(schedule=c["new"]), names="value")
-        self.warmup.observe(lambda c: self._change(warmup_fraction=c["new"]), names="value")
-        self.spread.observe(self._spread_changed, names="value")
+        spec, change = lambda: session.optimizer, session.set_optimizer
+        self.bind(self.optimizer, ["optimizer"], lambda: spec().optimizer, lambda value: change(optimizer=value))
+        self.bind(self.lr_slider, ["optimizer"], lambda: spec().learning_rate,
+                  lambda value: change(learning_rate=value))
+        self.bind(self.lr_text, ["optimizer"], lambda: f"{spec().learning_rate:g}",
+                  lambda text: change(learning_rate=_number("Learning rate", text)))
+        self.bind(self.weight_decay, ["optimizer"], lambda: f"{spec().weight_decay:g}",
+                  lambda text: change(weight_decay=_number("Weight decay", text)))
+        self.bind(self.schedule, ["optimizer"], lambda: spec().schedule, lambda value: change(schedule=value))
+        self.bind(self.warmup, ["optimizer"], lambda: spec().warmup_fraction,
+                  lambda value: change(warmup_fraction=value))
+        self.bind(self.spread, ["optimizer", "layers"], self._spread, self._set_spread)
         self.find.on_click(lambda _: self.find_lr())
         self.use.on_click(lambda _: self.attempt(self._use_suggestion))
-        session.observe(self._show, names=["optimizer", "layers"])
+        session.observe(self._show_preview, names=["optimizer"])
         session.observe(self._show_finder, names=["lr_finder"])
         session.observe(lambda c: setattr(self.find, "disabled", c["new"]), names=["training"])
         self.clear_error_when("optimizer", "training")
-        self._show()
+        self._show_preview()
         self._show_finder()
 
     def find_lr(self):
@@ -81,11 +85,19 @@ class OptimizerPanel(Panel):
         result = self.session.lr_finder
         self.session.set_optimizer(learning_rate=result.suggestion)
 
-    def _spread_changed(self, change):
-        if self._showing or change["new"] == PER_BLOCK[1]:
-            return
-        self.attempt(self.session.set_rates, lowest=change["new"])
-        self._show()  # a refused change snaps back to the session's rates
+    def _spread(self):
+        """The lowest block's rate factor, among the choices (which gain "set per block" when
+        Python set the rates otherwise)."""
+        lowest = lowest_factor(self.session.layers, self.session.optimizer.layer_rates)
+        known = [value for _, value in SPREADS]
+        options = SPREADS if lowest in known else (*SPREADS, PER_BLOCK)
+        if tuple(self.spread.options) != options:
+            self.spread.options = options
+        return lowest if lowest in known else PER_BLOCK[1]
+
+    def _set_spread(self, lowest):
+        if lowest != PER_BLOCK[1]:  # "set per block" is shown, not chosen
+            self.session.set_rates(lowest=lowest)
 
     def _show_finder(self, change=None):
         result = self.session.lr_finder
@@ -99,45 +111,16 @@ class OptimizerPanel(Panel):
                              f"{len(result.rates)} batches, {result.ended}; {words} (fastai's valley rule)</div>")
         self.use.description = f"Use {result.suggestion:.2g}" if result.suggestion is not None else "Use this rate"
 
-    def _change(self, **changes):
-        if self._showing:
-            return
-        done = self.attempt(lambda: self.session.set_optimizer(**{k: v() if callable(v) else v for k, v in changes.items()}))
-        if done is None:
-            self._show()  # refused: every field snaps back to the session's spec
-
-    _showing = False
-
-    def _show(self, change=None):
-        """Follow the session's spec, whoever changed it (this panel or a cell)."""
+    def _show_preview(self, change=None):
         spec = self.session.optimizer
-        self._showing = True
-        try:
-            self.optimizer.value = spec.optimizer
-            self.lr_slider.value = spec.learning_rate
-            self.lr_text.value = f"{spec.learning_rate:g}"
-            self.weight_decay.value = f"{spec.weight_decay:g}"
-            self.schedule.value = spec.schedule
-            self.warmup.value = spec.warmup_fraction
-            lowest = lowest_factor(self.session.layers, spec.layer_rates)
-            known = [value for _, value in SPREADS]
-            options = SPREADS if lowest in known else (*SPREADS, PER_BLOCK)
-            if tuple(self.spread.options) != options:
-                self.spread.options = options
-            self.spread.value = lowest if lowest in known else PER_BLOCK[1]
-        finally:
-            self._showing = False
         self.preview.value = sparkline(learning_rates(spec, PREVIEW_STEPS), spec)
 
 
 def _number(name, text):
-    """A deferred parse, so a bad number is reported through `attempt` like any other error."""
-    def parse():
-        try:
-            return float(text)
-        except ValueError:
-            raise ConfigError(f"{name} {text!r} is not a number: type it like 3e-4 or 0.001.") from None
-    return parse
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{name} {text!r} is not a number: type it like 3e-4 or 0.001.") from None
 
 
 def sparkline(rates, spec, width=260, height=60):

@@ -30,7 +30,7 @@ class TrainingPanel(Panel):
         self.callbacks = list(callbacks)  # extra training callbacks for runs started here
         self.epochs = widgets.BoundedIntText(epochs, min=1, max=10000)
         self.epochs.add_class("tw-epochs")
-        self.batch_size = widgets.BoundedIntText(session.batch_size, min=1, max=65536)
+        self.batch_size = widgets.IntText(32)  # unbounded: the session refuses a bad size, with its message
         self.batch_size.add_class("tw-batch-size")
         self.jit_compile = widgets.Checkbox(False, description="XLA (jit_compile)", indent=False)
         self.mixed_precision = widgets.Checkbox(False, description="mixed precision (bfloat16)", indent=False)
@@ -64,10 +64,9 @@ class TrainingPanel(Panel):
         self.train.on_click(lambda _: self.start())
         self.stop.on_click(lambda _: session.stop())
         self.reset.on_click(lambda _: self.start_over())
-        self.batch_size.observe(self._batch_size_changed, names="value")
         session.observe(self._on_progress, names=["progress"])
         session.observe(self._on_training, names=["training"])
-        session.observe(lambda c: setattr(self.batch_size, "value", c["new"]), names=["batch_size"])
+        self.bind(self.batch_size, ["batch_size"], lambda: session.batch_size, session.set_batch_size)
         session.observe(self._show_readiness, names=["model", "train_data"])
         self._show_readiness()
 
@@ -81,10 +80,6 @@ class TrainingPanel(Panel):
             self.status.value = "Set data (Data panel), then click Train."
         else:
             self.status.value = f"Ready: {len(self.session.train_data)} training examples. Click Train."
-
-    def _batch_size_changed(self, change):
-        if change["new"] >= 1:
-            self.session.set_batch_size(change["new"])
 
     def start_over(self):
         """The Reset button: `session.reset()`, and how long it took."""
@@ -147,7 +142,8 @@ class TrainingPanel(Panel):
         eta = progress.get("eta")
         self.status.value = (f"step {progress['step']}/{total} · epoch {min(progress['epoch'] + 1, progress['epochs'])}"
                              f"/{progress['epochs']}" + (f" · ETA {eta:.0f}s" if eta is not None and progress["status"] == "running"
-                                                         else f" · {progress['status']} in {progress['elapsed']:.1f}s"))
+                                                         else f" · {progress['status']} in {progress['elapsed']:.1f}s")
+                             + (f" ({run.ended_early})" if run.ended_early and progress["status"] != "running" else ""))
         self._draw(run)
 
     def _draw(self, run):
