@@ -1,4 +1,5 @@
 import os
+import shutil
 
 os.environ.setdefault("TUNE_WIDGETS_QUICK", "1")
 
@@ -7,6 +8,8 @@ import tune_widgets as tw  # first: it sets TensorFlow's environment before Tens
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from tests.families import MINILM_ID  # noqa: E402
 
 
 def small_cnn(num_classes=10, name="small_cnn"):
@@ -72,6 +75,20 @@ def file_session(cnn_file, digits, runs_dir):
 @pytest.fixture(scope="session")
 def minilm():
     return tw.minilm_folder()
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch, minilm):
+    """The shipped MiniLM laid out in an empty Hugging Face cache under its real id, offline;
+    KAGGLEHUB_CACHE points at an empty folder (fill it with tests.families.kagglehub_cache_with)."""
+    repo = tmp_path / "hub" / f"models--{MINILM_ID.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abcd")
+    shutil.copytree(minilm, repo / "snapshots" / "0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    return tmp_path / "hub"
 
 
 def weights_of(layer):

@@ -9,6 +9,7 @@ tokenizer files built with the `tokenizers` library. No network, no torch.
 
 import io
 import json
+import shutil
 
 import numpy as np
 
@@ -22,6 +23,7 @@ HF_IMAGE_FAMILIES = ("vit",)
 IMAGE_FAMILIES = ("vit", "resnet")
 TEXTS = ["i love it", "bad movie", "a good day", "so bad", "great movie", "i hate it", "not good", "love it so"]
 LABELS = [1, 0, 1, 0, 1, 0, 0, 1]
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"  # the shipped MiniLM's id (the hf_cache fixture)
 
 
 def wordpiece():
@@ -259,3 +261,13 @@ def _byte_pair_tokenizer(folder, vocabulary, merges):
     (folder / "tokenizer_config.json").write_text(json.dumps({
         "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>", "mask_token": "<mask>",
         "model_max_length": 32}))
+
+
+def kagglehub_cache_with(preset, folder, root):
+    """`folder` laid out in a kagglehub cache under `preset`'s handle, as a download leaves it."""
+    from tune_widgets.models import sources
+
+    handle = sources.preset_names()[preset]["kaggle_handle"].removeprefix("kaggle://")
+    owner, model, framework, variation, version = handle.split("/")
+    shutil.copytree(folder, root / "models" / owner / model / framework / variation / version)
+    (root / "models" / owner / model / framework / variation / f"{version}.complete").write_text("")

@@ -2,22 +2,18 @@
 family fine-tunes under every kind of freeze plan, Hugging Face checkpoints convert, and hub ids
 load from the local cache offline, or say clearly what to do when they are not there."""
 
-import shutil
-
 import keras
 import numpy as np
 import pytest
 
 import tune_widgets as tw
 from tests.core.test_source_freeze_matrix import PATTERNS, _check_cell
-from tests.families import (HF_FAMILIES, IMAGE_FAMILIES, LABELS, TEXT_FAMILIES, TEXTS, hf_checkpoint, hf_vit_checkpoint,
-                            keras_hub_image_preset, keras_hub_preset)
+from tests.families import (HF_FAMILIES, IMAGE_FAMILIES, LABELS, MINILM_ID, TEXT_FAMILIES, TEXTS, hf_checkpoint,
+                            hf_vit_checkpoint, kagglehub_cache_with, keras_hub_image_preset, keras_hub_preset)
 from tune_widgets.data.tokenizer import Tokenizer
 from tune_widgets.models.head import TokenPooling
-from tune_widgets.models import catalogue, sources
+from tune_widgets.models import catalogue
 from tune_widgets.models.sources import resolve
-
-MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +21,6 @@ def presets(tmp_path_factory):
     """{family: folder} of tiny KerasHub presets, built once."""
     root = tmp_path_factory.mktemp("presets")
     return {family: keras_hub_preset(family, root / family) for family in TEXT_FAMILIES}
-
-
-@pytest.fixture
-def hf_cache(tmp_path, monkeypatch, minilm):
-    """The shipped MiniLM laid out in an empty Hugging Face cache under its real id, offline."""
-    repo = tmp_path / "hub" / f"models--{MINILM_ID.replace('/', '--')}"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text("0123abcd")
-    shutil.copytree(minilm, repo / "snapshots" / "0123abcd")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
-    return tmp_path / "hub"
 
 
 def _blocks_of(session):
@@ -212,16 +195,8 @@ def test_a_family_run_resumes_and_its_export_as_code_is_refused_with_the_reason(
     assert not (tmp_path / "train.py").exists()
 
 
-def _kagglehub_cache_with(preset, folder, root):
-    """`folder` laid out in a kagglehub cache under `preset`'s handle, as a download leaves it."""
-    handle = sources.preset_names()[preset]["kaggle_handle"].removeprefix("kaggle://")
-    owner, model, framework, variation, version = handle.split("/")
-    shutil.copytree(folder, root / "models" / owner / model / framework / variation / version)
-    (root / "models" / owner / model / framework / variation / f"{version}.complete").write_text("")
-
-
 def test_a_preset_name_loads_from_the_kagglehub_cache_offline(hf_cache, presets, tmp_path):
-    _kagglehub_cache_with("bert_tiny_en_uncased", presets["bert"], tmp_path / "kagglehub")
+    kagglehub_cache_with("bert_tiny_en_uncased", presets["bert"], tmp_path / "kagglehub")
     by_name = tw.Session().load_model("bert_tiny_en_uncased", sequence_length=16)
     by_folder = tw.Session().load_model(presets["bert"], sequence_length=16)
     assert by_name.backbone.source == "bert_tiny_en_uncased" and by_name.backbone.family == "bert"
@@ -230,7 +205,7 @@ def test_a_preset_name_loads_from_the_kagglehub_cache_offline(hf_cache, presets,
 
 
 def test_the_catalogue_filters_by_text_and_modality_and_marks_what_is_cached(hf_cache, presets, tmp_path):
-    _kagglehub_cache_with("bert_tiny_en_uncased", presets["bert"], tmp_path / "kagglehub")
+    kagglehub_cache_with("bert_tiny_en_uncased", presets["bert"], tmp_path / "kagglehub")
     found = {entry.name: entry for entry in catalogue.entries("bert tiny")}
     assert found["bert_tiny_en_uncased"].cached and found["bert_tiny_en_uncased"].download_bytes == 0
     assert all("bert" in entry.family and "tiny" in entry.name for entry in found.values())
