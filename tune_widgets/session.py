@@ -98,7 +98,7 @@ class Session(traitlets.HasTraits):
     # ---- model -------------------------------------------------------------------------------
 
     def load_model(self, source, *, input_shape=None, weights="imagenet", sequence_length=64, head=None,
-                   preprocessing="auto", allow_pickle=False):
+                   preprocessing="auto", allow_pickle=False, progress=None):
         """Load a model from a keras.applications name, a checkpoint folder, a .keras/.h5 file or a
         keras.Model (see `models.backbone.load_backbone`), and put the head on it once classes are known.
 
@@ -108,6 +108,7 @@ class Session(traitlets.HasTraits):
         module name such as "mobilenet_v2", or None for raw 0–255 pixels.
         `allow_pickle=True` opts in to a checkpoint whose weights are only a pickle
         (pytorch_model.bin): it can run code, so only for files you trust (it warns).
+        progress(done_bytes, total_bytes) follows a hub download (the model panel's bar).
         """
         self._check_idle()
         declared = preprocessing_module(preprocessing) if preprocessing != "auto" else None
@@ -115,7 +116,7 @@ class Session(traitlets.HasTraits):
             source = distribute.in_scope(source, self.strategy)
         with self._scope():
             backbone = load_backbone(source, input_shape=input_shape, weights=weights,
-                                     sequence_length=sequence_length, allow_pickle=allow_pickle)
+                                     sequence_length=sequence_length, allow_pickle=allow_pickle, progress=progress)
             model_files.restore(backbone, source, sequence_length, declared if preprocessing != "auto" else "auto")
             keep_head = backbone.kind == "model" and head is None
             head = head or self.head
