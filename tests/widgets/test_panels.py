@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tune_widgets as tw
-from tune_widgets.widgets import Dashboard, EvaluationPanel, LayerMap, ModelPanel, OptimizerPanel, TrainingPanel
+from tune_widgets.widgets import Dashboard, EvaluationPanel, LayerMap, ModelPanel, OptimizerPanel, TrainingPanel, model_panel
 from tune_widgets.widgets.layer_map import layers_payload
 from tests.core.test_session import SlowBatches
 
@@ -109,7 +109,7 @@ def test_invalid_input_shows_a_message_and_keeps_the_session(cnn_session):
     assert "batch_size must be a positive whole number" in training.error_text
     assert training.batch_size.value == cnn_session.batch_size == 32
     model = ModelPanel(cnn_session)
-    model.source.value = "ResNet05" if "ResNet05" in model.source.options else "checkpoint folder or .keras/.h5 file…"
+    model.source.value = model_panel.FROM_PATH
     model.path.value = "/nowhere/model.keras"
     model.load.click()
     assert "No model file at /nowhere/model.keras" in model.error_text

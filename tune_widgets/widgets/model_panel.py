@@ -1,8 +1,12 @@
 """Model choice: source, and only the fields that apply to it; the head; parameter counts.
 
-A keras.applications name takes an input shape and weights, a checkpoint folder a sequence
-length, a model file its image preprocessing; the shipped models need nothing more. Those
-are Load model's arguments; the head's fields are the session's head, bound both ways (a
+The sources are the shipped models, a typed path or Hugging Face id, and the catalogue
+(`models.catalogue`: KerasHub presets, cached Hugging Face models, keras.applications), which
+the filter and the modality toggle narrow in memory: the catalogue is read once per panel
+(it checks the caches, about a second) and again after a load, which may have filled one.
+A keras.applications name takes an input shape and weights, a text model or checkpoint folder
+a sequence length, a model file its image preprocessing; the shipped models need nothing more.
+Those are Load model's arguments; the head's fields are the session's head, bound both ways (a
 change is a `set_head`), and Replace head gives it fresh starting weights.
 """
 
@@ -12,14 +16,16 @@ import ipywidgets as widgets
 
 from ..data.datasets import minilm_folder, mobilenetv2_file
 from ..errors import ConfigError
-from ..models.backbone import APPLICATION_NAMES
+from ..models import catalogue
 from ..validation import image_shape
 from .base import Panel, labelled
 
 SHIPPED_MINILM = "MiniLM-L6 (shipped checkpoint)"
 SHIPPED_MOBILENET = "MobileNetV2, dog breeds (shipped .h5)"
-FROM_PATH = "checkpoint folder or .keras/.h5 file…"
+FROM_PATH = "path or Hugging Face id…"
 KEEP = "(model in the session)"
+FIXED = (KEEP, SHIPPED_MINILM, SHIPPED_MOBILENET, FROM_PATH)  # offered whatever the filter says
+MODALITIES = (("all", None), ("text", "text"), ("image", "image"))
 MODEL_FILES = (".keras", ".h5", ".hdf5")
 PREPROCESSING = (("auto: recognised or recorded", "auto"), ("none: raw 0–255 pixels", None),
                  ("[-1, 1]: MobileNet, Inception, Xception", "mobilenet_v2"),
@@ -31,9 +37,12 @@ class ModelPanel(Panel):
     css_class = "tw-model-panel"
 
     def __init__(self, session):
-        self.source = widgets.Dropdown(options=[KEEP, SHIPPED_MINILM, SHIPPED_MOBILENET, FROM_PATH, *APPLICATION_NAMES],
-                                       value=KEEP)
-        self.path = widgets.Text(placeholder="/path/to/checkpoint or model.keras", continuous_update=False)
+        self.search = widgets.Text(placeholder="filter: bert tiny, vit, resnet…", continuous_update=True)
+        self.modality = widgets.ToggleButtons(options=MODALITIES, value=None, style={"button_width": "60px"})
+        self.source = widgets.Select(options=FIXED, value=KEEP, rows=8, layout=widgets.Layout(width="520px"))
+        self.path = widgets.Text(placeholder="/path/to/checkpoint, model.keras or org/name", continuous_update=False)
+        self.download = widgets.FloatProgress(0.0, min=0.0, max=1.0, description="Download",
+                                              layout=widgets.Layout(display="none"))
         self.input_shape = widgets.Text("224, 224, 3", continuous_update=False)
         self.weights = widgets.Dropdown(options=[("ImageNet (download)", "imagenet"), ("none (random)", None)], value=None)
         self.sequence_length = widgets.BoundedIntText(64, min=8, max=512)
@@ -45,17 +54,25 @@ class ModelPanel(Panel):
         self.counts = widgets.HTML()
         self.counts.add_class("tw-param-counts")
         self.load.add_class("tw-load-model")
-        self.rows = {"path": labelled("Path", self.path), "input_shape": labelled("Input shape", self.input_shape),
+        self.search.add_class("tw-model-search")
+        self.modality.add_class("tw-model-modality")
+        self.source.add_class("tw-model-source")
+        self.download.add_class("tw-model-download")
+        self.rows = {"path": labelled("Path or HF id", self.path), "input_shape": labelled("Input shape", self.input_shape),
                      "weights": labelled("Weights", self.weights), "sequence_length": labelled("Seq. length", self.sequence_length),
                      "preprocessing": labelled("Preprocessing", self.preprocessing)}
         for name, row in self.rows.items():
             row.add_class(f"tw-field-{name.replace('_', '-')}")
         super().__init__(session, [
-            labelled("Source", self.source), *self.rows.values(), self.load,
+            labelled("Find", self.search), labelled("Modality", self.modality), labelled("Source", self.source),
+            *self.rows.values(), self.load, self.download,
             labelled("Classes (0 = data)", self.classes, "130px"), labelled("Head dropout", self.dropout),
             self.apply_head, self.counts,
         ])
         self.load.on_click(lambda _: self.attempt(self._load))
+        self._read_catalogue()
+        self.search.observe(lambda _: self._filter(), names="value")
+        self.modality.observe(lambda _: self._filter(), names="value")
         self.source.observe(lambda _: self._show_fields(), names="value")
         self.path.observe(lambda _: self._show_fields(), names="value")
         self._show_fields()
@@ -71,14 +88,16 @@ class ModelPanel(Panel):
     def _load(self):
         choice = self.source.value
         if choice == KEEP:
-            raise ConfigError("Choose a source to load: the MiniLM, a file or folder path, or a keras.applications name.")
+            raise ConfigError("Choose a source to load: a shipped model, a model from the list (type in Find to "
+                              "narrow it), or a path or Hugging Face id.")
         if choice == SHIPPED_MINILM:
             source = minilm_folder()
         elif choice == SHIPPED_MOBILENET:
             source = mobilenetv2_file()
         elif choice == FROM_PATH:
             if not self.path.value.strip():
-                raise ConfigError("Type the path of a checkpoint folder or a .keras/.h5 file first.")
+                raise ConfigError("Type the path of a checkpoint folder or a .keras/.h5 file, or a Hugging Face id "
+                                  "(org/name), first.")
             source = self.path.value.strip()
         else:
             source = choice
@@ -86,7 +105,31 @@ class ModelPanel(Panel):
         options = {"input_shape": parse_shape(self.input_shape.value, source) if "input_shape" in fields else None,
                    "weights": self.weights.value, "sequence_length": self.sequence_length.value,
                    "preprocessing": self.preprocessing.value if "preprocessing" in fields else "auto"}
-        self.session.load_model(source, **options)
+        try:
+            self.session.load_model(source, **options, progress=self._show_download)
+        finally:
+            self.download.layout.display = "none"
+        self._read_catalogue()  # a download has filled a cache: its entry is now "cached"
+
+    def _read_catalogue(self):
+        self.entries = {entry.name: entry for entry in catalogue.entries()}
+        self._filter()
+
+    def _filter(self):
+        """Offer the fixed choices and the catalogue entries that match Find and Modality,
+        keeping the choice when it still matches (a Select would jump to its first option)."""
+        choice = self.source.value
+        found = [(entry.label(), entry.name) for entry in self.entries.values()
+                 if entry.matches(self.search.value) and self.modality.value in (None, entry.modality)]
+        self.source.options = [*((choice, choice) for choice in FIXED), *found]
+        if choice in FIXED or choice in dict(found).values():
+            self.source.value = choice
+
+    def _show_download(self, done, total):
+        """Follow a hub download (the load's progress callback)."""
+        self.download.layout.display = ""
+        self.download.value = done / total if total else 0.0
+        self.download.description = f"{done / 1e6:,.0f}/{total / 1e6:,.0f} MB" if total else "Download"
 
     def fields(self):
         """The names of the fields that apply to the chosen source (the others are hidden)."""
@@ -96,9 +139,12 @@ class ModelPanel(Panel):
         if choice == FROM_PATH:
             is_file = self.path.value.strip().lower().endswith(MODEL_FILES)
             return {"path", "preprocessing" if is_file else "sequence_length"}
-        if choice in APPLICATION_NAMES:
+        entry = self.entries.get(choice)
+        if entry is not None and entry.kind == "application":
             return {"input_shape", "weights"}
-        return set()  # the session's model, the shipped MobileNetV2: nothing to choose
+        if entry is not None and entry.modality == "text":
+            return {"sequence_length"}
+        return set()  # the session's model, the shipped MobileNetV2, an image preset: nothing to choose
 
     def _show_fields(self):
         shown = self.fields()
