@@ -119,10 +119,10 @@ class ModelPanel(Panel):
         """Offer the fixed choices and the catalogue entries that match Find and Modality,
         keeping the choice when it still matches (a Select would jump to its first option)."""
         choice = self.source.value
-        found = [(entry.label(), entry.name) for entry in self.entries.values()
+        found = [entry for entry in self.entries.values()
                  if entry.matches(self.search.value) and self.modality.value in (None, entry.modality)]
-        self.source.options = [*((choice, choice) for choice in FIXED), *found]
-        if choice in FIXED or choice in dict(found).values():
+        self.source.options = [*((fixed, fixed) for fixed in FIXED), *((entry.label(), entry.name) for entry in found)]
+        if choice in FIXED or choice in {entry.name for entry in found}:
             self.source.value = choice
 
     def _show_download(self, done, total):
