@@ -20,7 +20,7 @@ TEXT_FAMILIES = ("bert", "distil_bert", "electra", "roberta", "xlm_roberta", "al
                  "gemma", "qwen")
 HF_FAMILIES = ("bert", "distil_bert", "roberta")
 HF_IMAGE_FAMILIES = ("vit",)
-IMAGE_FAMILIES = ("vit", "resnet")
+IMAGE_FAMILIES = ("vit", "resnet", "dinov2", "mobilenet")
 TEXTS = ["i love it", "bad movie", "a good day", "so bad", "great movie", "i hate it", "not good", "love it so"]
 LABELS = [1, 0, 1, 0, 1, 0, 0, 1]
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"  # the shipped MiniLM's id (the hf_cache fixture)
@@ -120,6 +120,20 @@ def keras_hub_image_preset(family, folder):
             stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
             image_shape=(None, None, 3))
         converter = keras_hub.layers.ResNetImageConverter(image_size=(32, 32), scale=1 / 255.0)
+    elif family == "dinov2":
+        backbone = keras_hub.models.DINOV2Backbone(patch_size=8, num_layers=2, hidden_dim=16, num_heads=2,
+                                                   intermediate_dim=32, image_shape=(32, 32, 3),
+                                                   position_embedding_shape=(32, 32))
+        converter = keras_hub.layers.DINOV2ImageConverter(image_size=(32, 32), scale=1 / 255.0)
+    elif family == "mobilenet":
+        backbone = keras_hub.models.MobileNetBackbone(
+            stackwise_expansion=[[1], [4]], stackwise_num_blocks=[1, 1], stackwise_num_filters=[[16], [24]],
+            stackwise_kernel_size=[[3], [3]], stackwise_num_strides=[[2], [2]], stackwise_se_ratio=[[None], [None]],
+            stackwise_activation=[["relu"], ["relu"]], stackwise_padding=[[1], [1]], output_num_filters=32,
+            depthwise_filters=8, depthwise_stride=2, depthwise_residual=False, last_layer_filter=32,
+            squeeze_and_excite=None, image_shape=(32, 32, 3), input_activation="hard_swish",
+            output_activation="hard_swish", input_num_filters=8)
+        converter = keras_hub.layers.MobileNetImageConverter(image_size=(32, 32), scale=1 / 255.0)
     else:
         raise ValueError(family)
     backbone.save_to_preset(str(folder))

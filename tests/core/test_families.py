@@ -216,3 +216,19 @@ def test_the_catalogue_filters_by_text_and_modality_and_marks_what_is_cached(hf_
     assert "download ~" in vit.label() and "cached" in found["bert_tiny_en_uncased"].label()
     assert {entry.modality for entry in catalogue.entries(modality="image")} == {"image"}
     assert not catalogue.entries("no such model anywhere")
+
+
+@pytest.mark.tuning
+@pytest.mark.parametrize("family", ["bert", "gpt2", "vit"])
+def test_the_tuning_tools_run_on_each_kind_of_family(presets, family, tmp_path):
+    if family == "vit":
+        session = tw.Session().load_model(keras_hub_image_preset("vit", tmp_path / "vit"))
+        session.set_data(tw.load_faces(n=24, seed=0), batch_size=24)
+    else:
+        session = _text_session(presets[family])
+    finder = session.find_lr(steps=8, seed=0)
+    assert len(finder.rates) >= 2 and finder.suggestion is not None
+    runs = session.fine_tune(epochs=1, frozen_epochs=1, seed=0)
+    assert [run.status for run in runs] == ["completed", "completed"]
+    sweep = session.sweep_freeze(epochs=1)
+    assert sweep.ended == "completed" and len(sweep.points) >= 2

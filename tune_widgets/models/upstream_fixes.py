@@ -8,6 +8,9 @@ drop when the pinned version fixes it.
   layer names `rope_position_scaling_factor`, so a Llama model cannot be saved as .keras. The
   attribute is given its config name before saving and mapped back on load; the one setting
   the config leaves out (Llama 3.1's `rope_frequency_adjustment_factor`) makes saving refuse.
+- keras-hub 0.32: a DeiT model's .keras file does not load back (`DeiTEncoder.get_config()`
+  reads a `key_dim` it never sets, and its layers do not rebuild from their configs), so saving
+  one is refused with that reason: its runs keep its weights, and `Session.resume` rebuilds it.
 """
 
 from ..errors import SaveError
@@ -45,3 +48,6 @@ def prepare_to_save(model):
                                 f"out of a saved .keras file: it would load back different. Keep the run's weights "
                                 f"(runs_dir) instead; Session.resume rebuilds the model from them.")
             layer.rope_scaling_factor = layer.rope_position_scaling_factor
+        if type(layer).__name__ == "DeiTEncoder":
+            raise SaveError("A DeiT model cannot be saved as a .keras file that loads back with keras-hub 0.32. "
+                            "Keep the run's weights (runs_dir) instead; Session.resume rebuilds the model from them.")
