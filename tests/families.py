@@ -120,6 +120,10 @@ def keras_hub_image_preset(family, folder):
             stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
             image_shape=(None, None, 3))
         converter = keras_hub.layers.ResNetImageConverter(image_size=(32, 32), scale=1 / 255.0)
+    elif family == "deit":
+        backbone = keras_hub.models.DeiTBackbone(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2,
+                                                 hidden_dim=16, intermediate_dim=32)
+        converter = keras_hub.layers.DeiTImageConverter(image_size=(32, 32), scale=1 / 255.0)
     elif family == "dinov2":
         backbone = keras_hub.models.DINOV2Backbone(patch_size=8, num_layers=2, hidden_dim=16, num_heads=2,
                                                    intermediate_dim=32, image_shape=(32, 32, 3),

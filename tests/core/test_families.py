@@ -232,3 +232,13 @@ def test_the_tuning_tools_run_on_each_kind_of_family(presets, family, tmp_path):
     assert [run.status for run in runs] == ["completed", "completed"]
     sweep = session.sweep_freeze(epochs=1)
     assert sweep.ended == "completed" and len(sweep.points) >= 2
+
+
+def test_a_deit_model_trains_and_its_save_is_refused_with_the_reason(tmp_path):
+    session = tw.Session().load_model(keras_hub_image_preset("deit", tmp_path / "deit"))
+    session.set_data(tw.load_faces(n=24, seed=0), batch_size=24)
+    session.freeze_to(len(session.layers) - 3)
+    assert session.fit(epochs=1, seed=0).status == "completed"
+    with pytest.raises(tw.SaveError, match="DeiT model cannot be saved as a .keras file that loads back"):
+        session.save(tmp_path / "deit.keras")
+    assert not list(tmp_path.glob("deit.keras*")) and not list(tmp_path.glob("*.tune.json"))
