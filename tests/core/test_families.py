@@ -11,8 +11,9 @@ from tests.core.test_source_freeze_matrix import PATTERNS, _check_cell
 from tests.families import (HF_FAMILIES, IMAGE_FAMILIES, LABELS, MINILM_ID, TEXT_FAMILIES, TEXTS, hf_checkpoint,
                             hf_vit_checkpoint, kagglehub_cache_with, keras_hub_image_preset, keras_hub_preset)
 from tune_widgets.data.tokenizer import Tokenizer
+from tune_widgets.models.backbone import LOADERS
 from tune_widgets.models.head import TokenPooling
-from tune_widgets.models import catalogue
+from tune_widgets.models import catalogue, sources
 from tune_widgets.models.sources import resolve
 
 
@@ -110,6 +111,10 @@ def test_on_a_folder_with_both_the_hugging_face_tokenizer_is_used_and_they_agree
 ])
 def test_sources_resolve_in_the_documented_order(source, kind):
     assert resolve(source).kind == kind
+
+
+def test_every_kind_of_source_has_its_loader():
+    assert set(LOADERS) == set(sources.KINDS)
 
 
 def test_an_existing_path_wins_over_every_catalogue(tmp_path, monkeypatch):

@@ -103,14 +103,6 @@ def kaggle_cached(handle):
     return Path(path) if path else None
 
 
-def cached(source):
-    """Whether a hub `Source` loads without the network (the model panel marks these)."""
-    handle = source.location if source.kind != "preset" else preset_handle(source.location)
-    if handle.startswith("hf://"):
-        return hf_cached(handle.removeprefix("hf://")) is not None
-    return kaggle_cached(handle.removeprefix("kaggle://")) is not None
-
-
 def _is_offline(error):
     names = {type(e).__name__ for e in _chain(error)}
     return bool(names & {"ConnectionError", "NameResolutionError", "MaxRetryError", "ConnectError", "Timeout",
