@@ -50,6 +50,14 @@ def default_runs_dir():
     return Path(os.environ.get(RUNS_DIR_VARIABLE) or "tune_runs").absolute()
 
 
+DEFAULT = object()  # a runs_dir not given: default_runs_dir(), as None means "in memory only"
+
+
+def store_for(runs_dir=DEFAULT):
+    """The RunStore a session writes to: `default_store()` unless a runs_dir (or None) is given."""
+    return default_store() if runs_dir is DEFAULT else RunStore(runs_dir)
+
+
 def default_store():
     """The store of `default_runs_dir()`; where that cannot be written (a read-only folder),
     runs stay in memory with a warning rather than the session failing to start."""
