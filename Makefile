@@ -38,7 +38,7 @@ lab: setup
 test: setup browser
 	cd js && npm test && npm run build
 	@git diff --quiet -- tune_widgets/static || { echo "tune_widgets/static differs from a build of js/: commit the build"; exit 1; }
-	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest
+	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest --durations=25
 	$(PY) benchmarks/run.py --quick --json artifacts/benchmark-quick.json
 
 e2e: setup browser

@@ -122,6 +122,8 @@ CASES = [
      tw.DataError, "Label -1 (position 2) is negative"),
     ("fewer labels than examples", None, lambda s, p: s.set_data(np.zeros((4, 8, 8)), [0, 1, 0]),
      tw.DataError, "4 examples but 3 labels"),
+    ("negative split seed", None, lambda s, p: s.set_data(tw.load_digits(n=40), seed=-1),
+     tw.DataError, "seed must be a whole number of at least 0, got -1"),
     ("boolean batch size for the data", None, lambda s, p: s.set_data(tw.load_digits(n=40), batch_size=True),
      tw.ConfigError, "batch_size must be a positive whole number"),
     ("zero batch size for the data", None, lambda s, p: s.set_data(tw.load_digits(n=40), batch_size=0),

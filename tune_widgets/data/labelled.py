@@ -14,7 +14,7 @@ import numpy as np
 
 from . import readers
 from ..errors import DataError
-from ..validation import label_names, screen_rows
+from ..validation import label_names, screen_rows, whole_number
 
 TEXT_COLUMNS = ("text", "sentence", "review", "tweet", "content")
 LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment", "y")
@@ -262,7 +262,7 @@ def split(data, validation=0.2, seed=0):
     in training. Regression targets are split at random."""
     if not 0 < validation < 1:
         raise DataError(f"validation must be a fraction between 0 and 1, got {validation!r}.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(None if seed is None else whole_number("seed", seed, minimum=0, error=DataError))
     if data.class_names is None:  # regression targets: no classes to stratify by
         order = rng.permutation(len(data))
         n_held = min(max(int(round(len(data) * validation)), 1), len(data) - 1)
