@@ -76,6 +76,11 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
         if task != "auto" and task != data.task:
             raise DataError(f"This LabelledData holds {data.task} labels, not {task}: build it from "
                             f"examples and labels with task={task!r}.")
+        if labels is not None:
+            raise DataError("A LabelledData carries its own labels: pass it alone, or pass its examples with labels=...")
+        if class_names is not None and tuple(class_names) != tuple(data.class_names or ()):
+            raise DataError(f"This LabelledData's classes are {list(data.class_names or ())}, not {list(class_names)}: "
+                            f"build it with those class names (labelled(examples, labels, class_names=...)).")
         return data
     if isinstance(data, (str, os.PathLike)) and Path(data).suffix.lower() == ".csv":
         data = readers.read_csv(data)
