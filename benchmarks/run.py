@@ -7,8 +7,8 @@ runs after one warm-up, `--repeats` times (3 by default), interleaved (ours, pla
 A case reports the ratio of the medians and its spread (the ratio of the extremes); a goal is
 met only when the whole spread meets it. Validation accuracy is reported for both sides where
 both train. Prints a table and writes {"cases": {NAME: {...}}}. --quick shrinks data and epochs
-(a smoke run: its figures mean little; it leaves out the XLA/bfloat16 case, which `--only
-acceleration` runs).
+(a smoke run: its figures mean little; it skips the warm-ups and leaves out the XLA/bfloat16
+case, which `--only acceleration` runs).
 """
 
 import argparse
@@ -41,12 +41,16 @@ SIZES = {"quick": (64, 32), "full": (1000, 300)}  # tweets: train, validation
 
 # ---- measuring -------------------------------------------------------------------------------
 
+WARM_UP = True  # --quick leaves the warm-ups out: a smoke run's timings include first traces
+
+
 def interleaved(ours, plain, repeats):
     """Seconds of each side, `repeats` times, alternating, after one warm-up call of each.
 
     Each side is a callable(warmup) returning (seconds, details); the warm-up may be cheaper.
     """
-    ours(True), plain(True)
+    if WARM_UP:
+        ours(True), plain(True)
     mine, theirs, details = [], [], {}
     for _ in range(repeats):
         seconds, extra = ours(False)
@@ -411,6 +415,8 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", choices=TEXT + OTHER, help="run these cases only")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
+    global WARM_UP
+    WARM_UP = not args.quick
     only = set(args.only or [case for case in TEXT + OTHER if not (args.quick and case == "acceleration")])
     repeats = 1 if args.quick and args.repeats == 3 else args.repeats
     with tempfile.TemporaryDirectory(prefix="tw-bench-runs-") as runs:
