@@ -7,8 +7,8 @@ runs after one warm-up, `--repeats` times (3 by default), interleaved (ours, pla
 A case reports the ratio of the medians and its spread (the ratio of the extremes); a goal is
 met only when the whole spread meets it. Validation accuracy is reported for both sides where
 both train. Prints a table and writes {"cases": {NAME: {...}}}. --quick shrinks data and epochs
-(a smoke run: its figures mean little; it skips the warm-ups and leaves out the XLA/bfloat16
-case, which `--only acceleration` runs).
+(a smoke run: its figures mean little; it skips the warm-ups and leaves out the slowest cases,
+full fine-tuning and XLA/bfloat16, which `--only full_finetune acceleration` runs).
 """
 
 import argparse
@@ -406,6 +406,7 @@ def layer_map_payload():
 TEXT = ("frozen_cache", "cost_vs_inference", "evaluate_cached", "bucketed_pass", "partial_unfreeze", "cache_memory",
         "full_finetune", "freeze_sweep", "acceleration")
 OTHER = ("ui_overhead", "refreeze", "stop_latency", "layer_map_payload")
+SLOW = ("full_finetune", "acceleration")  # --quick leaves these out: partial_unfreeze runs the same code
 
 
 def main(argv=None):
@@ -417,7 +418,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     global WARM_UP
     WARM_UP = not args.quick
-    only = set(args.only or [case for case in TEXT + OTHER if not (args.quick and case == "acceleration")])
+    only = set(args.only or [case for case in TEXT + OTHER if not (args.quick and case in SLOW)])
     repeats = 1 if args.quick and args.repeats == 3 else args.repeats
     with tempfile.TemporaryDirectory(prefix="tw-bench-runs-") as runs:
         os.environ.setdefault("TUNE_WIDGETS_RUNS_DIR", runs)  # fits write their runs, as by default, then go
