@@ -31,7 +31,7 @@ from .models.user_models import preprocessing_module
 from .runs import export, resume, store
 from .runs.store import DEFAULT
 from .saving import model_files
-from .training import distribute, jobs, optimizers
+from .training import disk_cache, distribute, jobs, optimizers
 from .training.cache import FeatureCache
 from .training.fit import Fit, check_ready, compile_model
 from .training.optimizers import OptimizerSpec
@@ -55,7 +55,8 @@ class Session(traitlets.HasTraits):
     runs_dir: where every fit is written (config, metrics, weights; see `runs.store`), by default
     `tune_runs/` in the working directory; None keeps runs in memory only. strategy: a
     `tf.distribute.Strategy` to build and train under (see `set_strategy`). tensorboard: also
-    write TensorBoard event files into each run's folder.
+    write TensorBoard event files into each run's folder. feature_cache_dir: where frozen-prefix
+    features are kept across kernels (see `training/disk_cache.py`; None: in memory only).
     """
 
     model = traitlets.Any(None, allow_none=True, help="The FineTuneModel (None until a model and a class count are known).")
@@ -75,7 +76,8 @@ class Session(traitlets.HasTraits):
     lr_finder = traitlets.Any(None, allow_none=True, help="The latest LRFinderResult (see find_lr).")
     freeze_sweep = traitlets.Any(None, allow_none=True, help="The latest SweepResult, growing point by point.")
 
-    def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False, **kwargs):
+    def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False,
+                 feature_cache_dir=disk_cache.FROM_ENVIRONMENT, **kwargs):
         run_store = store.store_for(runs_dir)
         super().__init__(**kwargs)
         self.backbone = None
@@ -86,7 +88,7 @@ class Session(traitlets.HasTraits):
         self._stop_requested = threading.Event()  # the latest fit's
         self._encoded = {}
         self._restored = None  # the run load_run restored, until the model changes
-        self._feature_cache = FeatureCache()  # the frozen prefix's outputs, keyed by plan, model and data
+        self._feature_cache = FeatureCache(folder=feature_cache_dir)  # the frozen prefix's outputs, keyed by plan, model and data
         self._lock = threading.RLock()
         self._runs = run_store
         self.runs = run_store.records()
