@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 STATIC := tune_widgets/static/layer_map.js tune_widgets/static/layer_map.css
 
-.PHONY: lab test setup js e2e bench browser
+.PHONY: lab test setup js e2e bench browser warm
 
 setup: $(INSTALLED) $(STATIC)
 
@@ -43,6 +43,12 @@ test: setup browser
 
 e2e: setup browser
 	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest -m e2e
+
+# Pre-compute the notebooks' frozen features into the disk feature cache (~/.cache/tune-widgets/features
+# or $TUNE_WIDGETS_FEATURE_CACHE): a room's first Train clicks then skip the encoder pass.
+WARM ?= notebooks/02_dashboard.ipynb
+warm: setup
+	$(PY) -m tune_widgets warm $(WARM)
 
 bench: setup
 	$(PY) benchmarks/run.py

@@ -1,6 +1,7 @@
 """The disk feature cache: exact features, a miss for every change they depend on, damaged and
 half-written entries ignored, two processes on one entry, least-recently-used eviction, and off."""
 
+import json
 import os
 import subprocess
 import sys
@@ -173,3 +174,18 @@ def test_off_writes_nothing(digits, tmp_path, monkeypatch):
     monkeypatch.setenv(disk_cache.VARIABLE, "off")
     assert tw.Session().feature_cache.disk is None
     assert not (tmp_path / "from-environment").exists() and not (tmp_path / "xdg").exists()
+
+
+def test_warm_fills_the_cache_a_notebook_s_first_fit_reads(digits, folder, tmp_path):
+    from tune_widgets.__main__ import main
+
+    code = ("import keras\nimport tune_widgets as tw\nfrom tests.conftest import small_cnn\n"
+            "keras.utils.set_random_seed(0)\n%config Completer.use_jedi = False\n"  # a magic, as notebooks have
+            "session = tw.Session().load_model(small_cnn(), head=tw.HeadSpec(dropout=0.0))\n"
+            "session.set_data(tw.load_digits(n=200, seed=0), batch_size=32).freeze('conv1')")
+    notebook = tmp_path / "room.ipynb"
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": ["# a room"]},
+                                              {"cell_type": "code", "source": [code]}]}))
+    assert main(["warm", str(notebook)]) == 0
+    assert len(entries(folder)) == 2
+    assert used(cnn(digits).fit(epochs=1)) == ("hit", "hit")
