@@ -96,6 +96,7 @@ class Fit:
             return run
         finally:
             self._end()
+            self.store.finish(run)  # the final weight save, once the session is idle
 
     def _inputs(self):
         """(model, train inputs, validation inputs, cache info): the suffix on cached features
