@@ -4,6 +4,7 @@ import ipywidgets as widgets
 
 from .data_panel import DataPanel
 from .evaluation_panel import EvaluationPanel
+from .figures import prefetch
 from .layer_map import LayerMap
 from .model_panel import ModelPanel
 from .optimizer_panel import OptimizerPanel
@@ -17,6 +18,7 @@ class Dashboard(widgets.VBox):
     training, tuning, evaluation and the runs."""
 
     def __init__(self, session, epochs=3):
+        prefetch()  # plotly's widgets load while the page is read; the charts are built when first drawn
         self.session = session
         self.model_panel = ModelPanel(session)
         self.data_panel = DataPanel(session)
