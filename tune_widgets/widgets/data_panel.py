@@ -79,6 +79,9 @@ class DataPanel(Panel):
         self.chart.add_class("tw-class-balance")
         self.sample = widgets.HTML()
         self.sample.add_class("tw-data-sample")
+        # Folded by default: a page of examples would stand between the model and the training.
+        self.sample_box = widgets.Accordion([self.sample], titles=("Examples",), selected_index=None)
+        self.sample_box.add_class("tw-data-sample-box")
         self._frame, self._upload_name = None, None  # the uploaded CSV, until it is used
         self._pictures = {}  # class name -> [(file name, bytes)], until they are used
         self._applying = False
@@ -93,7 +96,7 @@ class DataPanel(Panel):
         super().__init__(session, [
             labelled("Source", self.source), *self.rows.values(),
             labelled("Validation", self.validation), labelled("Seed", self.seed), labelled("Batch size", self.batch_size),
-            self.apply, self.code, self.summary, self.chart, self.sample,
+            self.apply, self.code, self.summary, self.chart, self.sample_box,
         ])
         self.source.observe(self._source_changed, names="value")
         self.path.observe(lambda _: self.attempt(self._read_path_columns), names="value")
