@@ -12,7 +12,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from jupyter_e2e import notebook_file, shared_notebook
+from jupyter_e2e import VIEWPORT, notebook_file, save_screenshot, shared_notebook
 
 pytestmark = pytest.mark.e2e
 
@@ -73,6 +73,29 @@ def test_run_all_shows_every_layer_and_panel(dash, record):
         expect(page.locator(f"{DASH} .{panel} .tw-error")).to_have_text("")
     # The notebook froze the encoder: the map shows it.
     expect_page_and_kernel_agree(dash)
+
+
+@pytest.mark.parametrize("width, height", [(1366, 768), (1920, 1080)])
+def test_the_dashboard_fits_a_laptop_screen(dash, width, height):
+    """The layer map stands beside the training panel, the data sample is folded away, and the
+    flow model → data → layers → Train reads top to bottom; a screenshot of each size is kept
+    in artifacts/e2e/ for a person to look at."""
+    page = dash.page
+    page.set_viewport_size({"width": width, "height": height})
+    try:
+        expect(page.locator(f"{DASH} .tw-data-sample")).to_be_hidden()
+        page.locator(f"{DASH} .tw-setup-row").scroll_into_view_if_needed()
+        save_screenshot(f"dashboard-{width}x{height}-top", page)
+        page.locator(f"{DASH} .tw-train-row").scroll_into_view_if_needed()
+        save_screenshot(f"dashboard-{width}x{height}-training", page)
+        box = lambda selector: page.locator(f"{DASH} {selector}").first.bounding_box()  # noqa: E731
+        layers, training = box(".tw-layers-column"), box(".tw-training-panel")
+        assert layers["x"] + layers["width"] <= training["x"]  # side by side, the map on the left
+        assert layers["y"] < training["y"] + training["height"] and training["y"] < layers["y"] + layers["height"]
+        model, data, train = box(".tw-model-panel"), box(".tw-data-panel"), box(".tw-train")
+        assert model["y"] <= data["y"] + 1 and data["y"] < train["y"]
+    finally:
+        page.set_viewport_size(VIEWPORT)
 
 
 def test_click_and_shift_click_change_rows_and_the_session(dash):
