@@ -8,7 +8,8 @@ A case reports the ratio of the medians and its spread (the ratio of the extreme
 met only when the whole spread meets it. Validation accuracy is reported for both sides where
 both train. Prints a table and writes {"cases": {NAME: {...}}}. --quick shrinks data and epochs
 (a smoke run: its figures mean little; it skips the warm-ups and leaves out the slowest cases,
-full fine-tuning and XLA/bfloat16, which `--only full_finetune acceleration` runs).
+full fine-tuning, XLA/bfloat16 and the start-up cases' two fresh processes, which `--only
+full_finetune acceleration start_up` runs).
 """
 
 import argparse
@@ -461,7 +462,7 @@ def layer_map_payload():
 TEXT = ("frozen_cache", "cost_vs_inference", "evaluate_cached", "bucketed_pass", "partial_unfreeze", "cache_memory",
         "full_finetune", "freeze_sweep", "acceleration")
 OTHER = ("ui_overhead", "refreeze", "stop_latency", "layer_map_payload", "start_up", "stop_to_idle")
-SLOW = ("full_finetune", "acceleration")  # --quick leaves these out: partial_unfreeze runs the same code
+SLOW = ("full_finetune", "acceleration", "start_up")  # --quick leaves these out (partial_unfreeze runs the same code)
 
 
 def main(argv=None):

@@ -35,8 +35,15 @@ def cnn(digits, frozen="conv1"):
     return session
 
 
-def used(run):
-    disk = run.config["cache"]["disk"]
+def used(run_or_session):
+    """("hit" or "written", for train and validation): from a run, or from the cache pass a fit
+    of this session would make now (without the training, which these tests do not need)."""
+    if isinstance(run_or_session, tw.Session):
+        s = run_or_session
+        s.feature_cache.clear()  # memory forgets, as a new kernel would: only the disk remembers
+        disk = s.feature_cache.prepare(s.model, s.plan, s.encoded, s.batch_size)[-1]["disk"]
+    else:
+        disk = run_or_session.config["cache"]["disk"]
     return disk["train"], disk["validation"]
 
 
@@ -45,34 +52,28 @@ def entries(folder):
 
 
 def test_stored_hidden_states_are_bit_identical_to_a_fresh_pass(minilm, folder):
-    def session():
-        keras.utils.set_random_seed(0)
-        s = tw.Session().load_model(minilm, sequence_length=24)
-        s.set_data(tw.load_tweets(n=40, seed=1), validation=0.3, batch_size=8)
-        return s.freeze_to("transformer_layer_3")
-
-    assert used(session().fit(epochs=1)) == ("written", "written")
-    second = session()  # a new session, as a new kernel would hold
-    assert used(second.fit(epochs=1)) == ("hit", "hit")
-    plan, _ = plan_cache(second.model)
-    stored = second.feature_cache.features[0][0]
+    keras.utils.set_random_seed(0)
+    session = tw.Session().load_model(minilm, sequence_length=24)
+    session.set_data(tw.load_tweets(n=40, seed=1), validation=0.3, batch_size=8).freeze_to("transformer_layer_3")
+    assert used(session.fit(epochs=1)) == ("written", "written")
+    assert used(session) == ("hit", "hit")
+    plan, _ = plan_cache(session.model)
+    stored = session.feature_cache.features[0][0]
     assert isinstance(stored, bucketing.Ragged) and isinstance(stored.buffer, np.memmap)
-    inputs = bucketing.as_inputs(second.encoded["train"], input_names(plan.prefix))
+    inputs = bucketing.as_inputs(session.encoded["train"], input_names(plan.prefix))
     fresh = compute_features(plan, inputs, batch_size=16)[0]
-    assert np.array_equal(stored.buffer, fresh.buffer)
+    assert np.array_equal(stored.buffer, fresh.buffer) and np.array_equal(stored.offsets, fresh.offsets)
 
 
 def test_a_change_of_weights_cut_or_data_misses(digits, folder):
-    session = cnn(digits)
-    assert used(session.fit(epochs=1)) == ("written", "written")
-    assert used(cnn(digits).fit(epochs=1)) == ("hit", "hit")
+    assert used(cnn(digits).fit(epochs=1)) == ("written", "written")
+    assert used(cnn(digits)) == ("hit", "hit")
     changed = cnn(digits)
     weight = changed.model.get_layer("conv1_conv").weights[0]
     weight.assign(weight * 1.01)
-    assert used(changed.fit(epochs=1)) == ("written", "written")
-    assert used(cnn(digits, frozen=["conv1", "conv2_conv"]).fit(epochs=1)) == ("written", "written")
-    other = cnn(digits).set_data(tw.load_digits(n=200, seed=1), batch_size=32)
-    assert used(other.fit(epochs=1)) == ("written", "written")
+    assert used(changed) == ("written", "written")
+    assert used(cnn(digits, frozen=["conv1", "conv2_conv"])) == ("written", "written")
+    assert used(cnn(digits).set_data(tw.load_digits(n=200, seed=1), batch_size=32)) == ("written", "written")
     assert len(entries(folder)) == 8
 
 
@@ -89,7 +90,7 @@ def test_other_token_ids_miss():
 
 def test_a_damaged_or_half_written_entry_is_ignored_and_rewritten(digits, folder):
     first = cnn(digits)
-    first.fit(epochs=1)
+    assert used(first) == ("written", "written")
     expected = [np.array(f) for f in first.feature_cache.features[0]]
     name = entries(folder)[0]
     (folder / f"{TEMPORARY}0000-{name}").mkdir()  # a writer that died before its rename
@@ -98,17 +99,16 @@ def test_a_damaged_or_half_written_entry_is_ignored_and_rewritten(digits, folder
     data[-1] ^= 0xFF
     npy.write_bytes(bytes(data))
     with pytest.warns(tw.TuneWidgetsWarning, match="damaged"):
-        run = cnn(digits).fit(epochs=1)
-    assert "written" in used(run)
+        assert "written" in used(cnn(digits))
     with warnings.catch_warnings():
         warnings.simplefilter("error", tw.TuneWidgetsWarning)
         again = cnn(digits)
-        assert used(again.fit(epochs=1)) == ("hit", "hit")
+        assert used(again) == ("hit", "hit")
     for a, b in zip(expected, again.feature_cache.features[0]):
         assert np.array_equal(a, b)
     (folder / name / disk_cache.META).write_text("{")  # a truncated meta.json
     with pytest.warns(tw.TuneWidgetsWarning, match="damaged"):
-        assert "written" in used(cnn(digits).fit(epochs=1))
+        assert "written" in used(again)
 
 
 CHILD = """
@@ -168,9 +168,8 @@ def test_the_size_cap_evicts_the_least_recently_used(tmp_path):
 def test_off_writes_nothing(digits, tmp_path, monkeypatch):
     monkeypatch.setenv(disk_cache.VARIABLE, str(tmp_path / "from-environment"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    session = tw.Session(feature_cache_dir=None).load_model(small_cnn()).set_data(digits)
-    run = session.freeze("conv1").fit(epochs=1)
-    assert run.config["cache"]["used"] and run.config["cache"]["disk"] == "off"
+    session = tw.Session(feature_cache_dir=None).load_model(small_cnn()).set_data(digits).freeze("conv1")
+    assert session.feature_cache.prepare(session.model, session.plan, session.encoded, 32)[-1]["disk"] == "off"
     monkeypatch.setenv(disk_cache.VARIABLE, "off")
     assert tw.Session().feature_cache.disk is None
     assert not (tmp_path / "from-environment").exists() and not (tmp_path / "xdg").exists()
