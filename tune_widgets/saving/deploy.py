@@ -35,7 +35,10 @@ from .atomic import TEMPORARY, fsync_folder
 FORMATS = {module.NAME: module for module in (savedmodel, litert, onnx)}
 FORMATS["keras"] = None  # model_files.save
 TOLERANCE = 1e-4  # float32 runtimes agree with Keras to this, probabilities or scores
-QUANTIZED_TOLERANCE = 0.1  # int8 weights move probabilities by a few hundredths
+# int8 weights (and the activations dynamic-range kernels quantize on the fly) move a fresh
+# MobileNetV2 head's probabilities by up to 0.13 on the shipped faces: the accuracy change is
+# the figure to read for a quantized export; this only catches a broken one.
+QUANTIZED_TOLERANCE = 0.25
 CHECK_EXAMPLES = 32
 CHECK_TIMEOUT = 300  # seconds for the runtime's process
 MARKER = "export.json"  # what makes a folder an export that a later one may replace

@@ -1,6 +1,5 @@
-"""The LiteRT (TFLite) export: one `model.tflite` for phones and microcontrollers, converted by
-Keras' own LiteRT export from the deploy model (`graph.deploy_model`), with TFLite's built-in
-ops only, so `ai-edge-litert`'s interpreter runs it as it is (no Flex delegate).
+"""The LiteRT (TFLite) export: one `model.tflite` for phones and microcontrollers, converted from
+the deploy model (`graph.deploy_model`) with TFLite's built-in ops only, so `ai-edge-litert`'s interpreter runs it as it is (no Flex delegate).
 
 - images: float32 pixels 0–255 at the network's size in, the network's preprocessing inside,
   probabilities (or the score) out; quantize="int8" stores the weights as int8 (dynamic range:
@@ -33,11 +32,20 @@ def write(session, model, folder, options):
     import tensorflow as tf
 
     deploy = graph.deploy_model(session, model)
-    settings = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    specs = {name: tf.TensorSpec(tensor.shape, tensor.dtype, name=name) for name, tensor in
+             zip(input_names(deploy), deploy.inputs)}
+    serve = tf.function(lambda **inputs: deploy(inputs if len(inputs) > 1 else inputs[next(iter(inputs))],
+                                                training=False))
+    holder = tf.Module()
+    holder.weights = [weight.value for weight in deploy.weights]
+    # From the function itself, not through a SavedModel on disk as Keras' own LiteRT export goes
+    # (the same conversion, without writing and reading back the whole model once more).
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function(**specs)], holder)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # what ai-edge-litert runs alone
     if options.get("quantize") == "int8":
-        settings["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     artifact = folder / "model.tflite"
-    deploy.export(str(artifact), format="litert", verbose=False, **settings)
+    artifact.write_bytes(converter.convert())
     tokenizer = session.backbone.tokenizer
     if tokenizer is None:
         shape = tuple(session.backbone.input_shape)
