@@ -69,12 +69,13 @@ def test_savedmodel_takes_raw_strings(text_session, exports):
     assert [c.decode() for c in out["classes"].numpy()[0]] == list(text_session.class_names)
 
 
-def test_savedmodel_takes_uint8_pictures_of_any_size(image_session, exports):
+def test_savedmodel_takes_uint8_pictures_of_any_size_colour_or_grey(image_session, exports):
     serve = tf.saved_model.load(str(exports(image_session, "savedmodel").artifact)).signatures["serve"]
-    pictures = np.random.default_rng(0).integers(0, 256, (3, 50, 70, 3), dtype="uint8")
-    out = serve(pictures=tf.constant(pictures))
-    np.testing.assert_allclose(out["probabilities"].numpy(), image_session.predict(pictures.astype("float32")),
-                               atol=1e-4)
+    rng = np.random.default_rng(0)
+    for pictures in (rng.integers(0, 256, (3, 50, 70, 3), dtype="uint8"), rng.integers(0, 256, (2, 31, 17, 1), dtype="uint8")):
+        out = serve(pictures=tf.constant(pictures))
+        np.testing.assert_allclose(out["probabilities"].numpy(), image_session.predict(pictures.astype("float32")),
+                                   atol=1e-4)
 
 
 def test_tokenizer_inside_the_savedmodel_gives_the_session_tokenizers_ids(text_session, exports):

@@ -3,6 +3,9 @@ when it fails, never changes the session, and is marked failed when its runtime 
 
 import errno
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -108,3 +111,13 @@ def test_lora_is_merged_into_the_artifact_and_stays_in_the_session(cnn_session, 
     served = tf.saved_model.load(str(result.artifact)).signatures["serve"](pictures=tf.constant(pictures))
     np.testing.assert_allclose(served["probabilities"].numpy(), cnn_session.predict(pictures.astype("float32")),
                                atol=1e-5)
+
+
+def test_the_runtime_check_cannot_import_keras_or_tune_widgets():
+    """What makes "loaded without Keras" true: its process refuses those imports outright."""
+    script = Path(deploy.__file__).with_name("runtime_check.py")
+    code = (f"import runpy, sys; checker = runpy.run_path({str(script)!r}); sys.meta_path.insert(0, checker['Refused']())\n"
+            "for name in ('keras', 'tune_widgets', 'keras.src'):\n"
+            "    try:\n        __import__(name)\n    except ImportError as error:\n        print('refused', name)\n")
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split("\n")[:3] == ["refused keras", "refused tune_widgets", "refused keras.src"], done.stderr

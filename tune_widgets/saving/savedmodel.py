@@ -4,7 +4,8 @@ inputs, so a server or a script needs only TensorFlow:
 - text: a batch of strings (`text`), tokenized inside the graph (see `graph.WordPieceTokenizer`;
   TF Text's ops, which TF Serving ships, so a script imports `tensorflow_text` before loading);
   a second signature, `tokenize`, gives the token ids themselves;
-- images: `uint8` pictures (`pictures`, n×h×w×c, any h and w), resized and preprocessed inside;
+- images: `uint8` pictures (`pictures`, n×h×w×c, any h and w; grey ones too for a colour network),
+  resized and preprocessed inside;
 - outputs: `probabilities` and `classes` (the class names, one row per example), or `score`.
 """
 
@@ -54,13 +55,15 @@ def write(session, model, folder, options):
     else:
         shape = tuple(backbone.input_shape)
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, shape[-1]], tf.uint8, name="pictures")])
+        channels = None if shape[-1] == 3 else shape[-1]  # a colour network takes grey pictures too
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8, name="pictures")])
         def serve(pictures):
             return _outputs(deploy(graph.resize(pictures, shape), training=False), classes)
 
         signatures = {"serve": serve}
-        notes = (f"serve(pictures: uint8[n, h, w, {shape[-1]}], any h and w) → probabilities, classes; resized to "
-                 f"{shape[0]}×{shape[1]} and preprocessed inside.")
+        notes = (f"serve(pictures: uint8[n, h, w, {'1 or 3' if channels is None else channels}], any h and w) → "
+                 f"probabilities, classes; resized to {shape[0]}×{shape[1]} and preprocessed inside.")
     if not classes:
         notes = notes.replace("probabilities, classes", "score")
     module.serve = serve
