@@ -118,6 +118,8 @@ def export_model(session, path, format="savedmodel", *, quantize=None, check=Tru
         (temporary / MARKER).write_text(json.dumps({"format": format, "artifact": str(artifact.relative_to(temporary)),
                                                     "parity": str(parity) if parity else None}))
         _publish(temporary, path)
+    except SaveError:  # save's own, already naming the path and the cause
+        raise
     except OSError as error:
         raise SaveError(f"Could not export to {path}: {error.strerror or error}. Nothing was written; export into "
                         f"a folder you can write to, with free space.") from error
