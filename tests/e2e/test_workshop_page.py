@@ -128,6 +128,7 @@ def test_two_tabs_upload_train_and_evaluate_at_once_in_their_own_kernels(voila, 
             page.locator(f"{PAGE} .tw-training-panel .tw-train").click()
         statuses = until_completed(root, 2, timeout=300)
         for page in tabs:
+            page.bring_to_front()  # a tab behind gets no animation frames: plotly would not redraw there
             expect(page.locator(f"{PAGE} .tw-training-panel .tw-train")).to_be_enabled(timeout=30000)
             page.locator(f"{PAGE} .tw-evaluation-panel .tw-evaluate").click()
             try:

@@ -70,7 +70,7 @@ class Parity:
 
 @dataclasses.dataclass(frozen=True)
 class ExportResult:
-    """What `export_model` wrote. ok: the runtime check passed (or there was none to make)."""
+    """What `export_model` wrote. ok: the runtime check passed (format="keras" has none)."""
 
     path: Path
     format: str
@@ -86,14 +86,14 @@ class ExportResult:
 
     def __str__(self):
         size = f"{self.size_bytes / 1e6:.1f} MB"
-        check = str(self.parity) if self.parity else "no runtime check (format='keras' is checked by Keras itself)"
+        check = str(self.parity) if self.parity else "no runtime check (a .keras file runs in Keras itself)"
         return f"{self.format} export at {self.artifact} ({size}, {self.seconds:.1f} s); {check}"
 
 
-def export_model(session, path, format="savedmodel", *, quantize=None, check=True, progress=None):
+def export_model(session, path, format="savedmodel", *, quantize=None, progress=None):
     """Export the model for use without Python or tune-widgets, into the folder `path`; returns
     an ExportResult (size, parity). format: "savedmodel" (TF Serving, raw inputs), "litert"
-    (quantize="int8" for int8 weights), "onnx" or "keras". check=False skips the runtime check.
+    (quantize="int8" for int8 weights), "onnx" or "keras".
     progress(fraction, words) follows the steps (the Export panel's bar)."""
     step = progress or (lambda fraction, words: None)
     path, module, options = _checked(session, path, format, quantize)
@@ -109,7 +109,7 @@ def export_model(session, path, format="savedmodel", *, quantize=None, check=Tru
             else:
                 artifact, notes = _converted(module, session, model, temporary, options)
         parity = None
-        if module is not None and check:
+        if module is not None:
             step(0.6, f"Checking it in {module.RUNTIME}")
             parity = verify(session, module, artifact, options)
         step(0.9, "Writing the model card")

@@ -1,5 +1,6 @@
 """The LiteRT (TFLite) export: one `model.tflite` for phones and microcontrollers, converted from
-the deploy model (`graph.deploy_model`) with TFLite's built-in ops only, so `ai-edge-litert`'s interpreter runs it as it is (no Flex delegate).
+the deploy model (`graph.deploy_model`) with TFLite's built-in ops only, so `ai-edge-litert`'s
+interpreter runs it as it is (no Flex delegate).
 
 - images: float32 pixels 0–255 at the network's size in, the network's preprocessing inside,
   probabilities (or the score) out; quantize="int8" stores the weights as int8 (dynamic range:
