@@ -457,11 +457,41 @@ def layer_map_payload():
             "frozen_update_bytes": len(json.dumps(frozen, separators=(",", ":")))}
 
 
+# ---- deploy exports ---------------------------------------------------------------------------
+
+def export_cases(quick):
+    """Per model and format: export seconds (the runtime check included), artifact size, and one
+    example's latency in the artifact's own runtime against session.predict's (the ratio: below 1,
+    the runtime is faster). Quick: the MobileNetV2 on 24 faces, LiteRT and ONNX only."""
+    sessions = {"mobilenetv2": lambda: tw.Session(runs_dir=None).load_model(tw.mobilenetv2_file(), head=tw.HeadSpec())
+                .set_data(tw.load_faces(n=24 if quick else 200), batch_size=8)}
+    if not quick:
+        sessions["minilm"] = lambda: tw.Session(runs_dir=None).load_model(tw.minilm_folder()).set_data(tw.load_tweets(n=200))
+    formats = [("litert", None), ("onnx", None)] if quick else [("savedmodel", None), ("litert", None),
+                                                                ("litert", "int8"), ("onnx", None)]
+    cases = {}
+    with tempfile.TemporaryDirectory(prefix="tw-bench-export-") as folder:
+        for model, make in sessions.items():
+            session = make()
+            one = session.validation_data.examples[:1]
+            session.predict(one)  # warm
+            predict = statistics.median(clock(lambda: session.predict(one))[0] for _ in range(5))
+            for name, quantize in formats:
+                label = f"export_{model}_{name}{'_int8' if quantize else ''}"
+                result = session.export_model(os.path.join(folder, label), format=name, quantize=quantize)
+                cases[label] = {"ratio": result.parity.latency_s / predict, "export_seconds": round(result.seconds, 2),
+                                "size_mb": round(result.size_bytes / 1e6, 2), "runtime": result.parity.runtime,
+                                "runtime_latency_s": result.parity.latency_s, "predict_latency_s": predict,
+                                "max_difference": result.parity.max_difference, "passed": result.ok,
+                                "accuracy_change": result.parity.accuracy_change}
+    return cases
+
+
 # ---- running ---------------------------------------------------------------------------------
 
 TEXT = ("frozen_cache", "cost_vs_inference", "evaluate_cached", "bucketed_pass", "partial_unfreeze", "cache_memory",
         "full_finetune", "freeze_sweep", "acceleration")
-OTHER = ("ui_overhead", "refreeze", "stop_latency", "layer_map_payload", "start_up", "stop_to_idle")
+OTHER = ("ui_overhead", "refreeze", "stop_latency", "layer_map_payload", "start_up", "stop_to_idle", "export")
 SLOW = ("full_finetune", "acceleration", "start_up")  # --quick leaves these out (partial_unfreeze runs the same code)
 
 
@@ -491,6 +521,8 @@ def main(argv=None):
             cases.update(start_up(args.quick))
         if "stop_to_idle" in only:
             cases["stop_to_idle"] = stop_to_idle(args.quick, repeats)
+        if "export" in only:
+            cases.update(export_cases(args.quick))
     print(f"{'case':<26} {'ratio':>9} {'spread':>17}  goal")
     for name, case in cases.items():
         spread = f"{case['low']:.3g}–{case['high']:.3g}" if "low" in case else ""

@@ -30,7 +30,7 @@ from .models.task import head_mismatch as head_mismatch_of
 from .models.user_models import preprocessing_module
 from .runs import export, resume, store
 from .runs.store import DEFAULT
-from .saving import model_files
+from .saving import deploy, model_files
 from .training import disk_cache, distribute, jobs, optimizers
 from .training.cache import FeatureCache
 from .training.fit import Fit, check_ready, compile_model
@@ -421,6 +421,8 @@ class Session(traitlets.HasTraits):
         preprocessing): `load_model(path)` feeds it exactly as now."""
         self.require_model()
         return model_files.save(self, path)
+
+    export_model = deploy.export_model
 
     # ---- helpers -----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ import ipywidgets as widgets
 
 from .data_panel import DataPanel
 from .evaluation_panel import EvaluationPanel
+from .export_panel import ExportPanel
 from .figures import prefetch
 from .layer_map import LayerMap
 from .model_panel import ModelPanel
@@ -16,8 +17,8 @@ from .tuning_panel import TuningPanel
 class Dashboard(widgets.VBox):
     """Every panel over one session, laid out for a laptop screen (1366×768 and up) in the order
     of the work: model, data and optimizer side by side; the layer map beside the training panel
-    and its chart; evaluation beside the runs; the tuning tools last. Each row wraps to one
-    column where the notebook is narrower than its panels."""
+    and its chart; evaluation beside the runs; then export and the tuning tools. Each row wraps
+    to one column where the notebook is narrower than its panels."""
 
     def __init__(self, session, epochs=3):
         prefetch()  # plotly's widgets load while the page is read; the charts are built when first drawn
@@ -30,12 +31,14 @@ class Dashboard(widgets.VBox):
         self.tuning_panel = TuningPanel(session)
         self.evaluation_panel = EvaluationPanel(session)
         self.runs_panel = RunsPanel(session)
+        self.export_panel = ExportPanel(session)
         layers = widgets.VBox([widgets.HTML("<b>Layers</b> (click to freeze; shift-click for a range)"), self.layer_map])
         layers.add_class("tw-layers-column")
         super().__init__([
             _row([(self.model_panel, 1), (self.data_panel, 1), (self.optimizer_panel, 1)], "tw-setup-row"),
             _row([(layers, 2), (self.training_panel, 3)], "tw-train-row"),
             _row([(self.evaluation_panel, 1), (self.runs_panel, 1)], "tw-results-row"),
+            self.export_panel,
             self.tuning_panel,
         ])
         self.add_class("tw-dashboard")
@@ -57,5 +60,5 @@ def dashboard(session, epochs=3):
     return Dashboard(session, epochs=epochs)
 
 
-__all__ = ["Dashboard", "DataPanel", "EvaluationPanel", "LayerMap", "ModelPanel", "OptimizerPanel", "RunsPanel",
+__all__ = ["Dashboard", "DataPanel", "EvaluationPanel", "ExportPanel", "LayerMap", "ModelPanel", "OptimizerPanel", "RunsPanel",
            "TrainingPanel", "TuningPanel", "dashboard"]

@@ -42,8 +42,10 @@ class DataPanel(Panel):
     title = "Data"
     css_class = "tw-data-panel"
 
-    def __init__(self, session):
-        self.source = widgets.Dropdown(options=[KEEP, *SHIPPED, FROM_PATH, UPLOAD_CSV, UPLOAD_IMAGES], value=KEEP)
+    def __init__(self, session, paths=True):
+        """paths=False offers no typed path (the workshop page: uploads and the shipped sets only)."""
+        self.source = widgets.Dropdown(options=[KEEP, *SHIPPED, *([FROM_PATH] if paths else []), UPLOAD_CSV, UPLOAD_IMAGES],
+                                       value=KEEP)
         self.source.add_class("tw-data-source")
         self.count = widgets.BoundedIntText(0, min=0, max=1_000_000, layout=widgets.Layout(width="110px"))
         self.count.add_class("tw-data-count")
