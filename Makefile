@@ -47,10 +47,14 @@ app: setup
 	TUNE_WIDGETS_WORKSHOP_DIR=$(WORKSHOP_DIR) $(VENV)/bin/voila --no-browser --Voila.ip=0.0.0.0 --port=$(APP_PORT) \
 	  --token=$$token --VoilaConfiguration.show_tracebacks=False notebooks/06_workshop_page.ipynb
 
+# Two pytest workers (a file each at a time): most of a test's time is Keras tracing, one core's
+# work, so two workers nearly halve the run on two cores. The browser tests run after, alone:
+# their servers, clicks and timings want the machine to themselves.
 test: setup browser
 	cd js && npm test && npm run build
 	@git diff --quiet -- tune_widgets/static || { echo "tune_widgets/static differs from a build of js/: commit the build"; exit 1; }
-	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest --durations=25
+	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest -m "not e2e" -n 2 --dist loadfile --durations=25
+	TUNE_WIDGETS_QUICK=1 $(PY) -m pytest -m e2e --durations=10
 	$(PY) benchmarks/run.py --quick --json artifacts/benchmark-quick.json
 
 e2e: setup browser
