@@ -32,7 +32,7 @@ from .runs import export, store
 from .runs.resume import restore
 from .runs.store import RunStore, default_store
 from .saving import model_files
-from .training import distribute, jobs, layer_rates
+from .training import distribute, jobs, layer_rates, signals
 from .training.cache import FeatureCache
 from .training.fit import Fit, compile_model
 from .training.optimizers import OptimizerSpec, changed_spec
@@ -165,6 +165,8 @@ class Session(traitlets.HasTraits):
         """The current plan carried over to a rebuilt model: same names, new head trainable."""
         names = {layer.name for layer in model.layers}
         return FreezePlan(self.plan.frozen & names)
+
+    starting_point = property(lambda self: self._start, doc="What reset() returns to (models.reset.StartingPoint).")
 
     @property
     def keeps_own_head(self):
@@ -362,6 +364,7 @@ class Session(traitlets.HasTraits):
     # ---- training ----------------------------------------------------------------------------
 
     compile = compile_model
+    drift = signals.drift
 
     def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False, cache="auto", tags=None,
             jit_compile=False, mixed_precision=False):

@@ -9,6 +9,7 @@ rebuilding anything: a room can start over in well under a second.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -53,6 +54,21 @@ class StartingPoint:
             WeightSnapshot({p: v for p, v in self.adapters.values.items() if p in held}).restore(graph)
         for variable, value in (*self.random_states, *self.head_random_states):
             variable.assign(value)
+
+    def drift(self, model):
+        """{layer name: ‖w − w₀‖ / ‖w₀‖} for each top-level layer of `model` holding weights this
+        starting point kept: how far training has moved it from the weights it was loaded (or
+        built, or added) with. Zero for a layer no fit has changed since, and after `restore`."""
+        kept = {**self.pretrained.values, **(self.head.values if self.head else {}),
+                **(self.adapters.values if self.adapters else {})}
+        found = {}
+        for layer in model.layers:
+            pairs = [(np.asarray(variable), kept[variable.path]) for variable in layer.weights if variable.path in kept]
+            if pairs:
+                size = math.sqrt(sum(float(np.sum(np.square(start, dtype="float64"))) for _, start in pairs))
+                moved = math.sqrt(sum(float(np.sum(np.square(now - start, dtype="float64"))) for now, start in pairs))
+                found[layer.name] = moved / size if size else moved
+        return found
 
     @property
     def nbytes(self):
