@@ -36,7 +36,7 @@ from .training import distribute, jobs, layer_rates, signals
 from .training.cache import FeatureCache
 from .training.fit import Fit, compile_model
 from .training.optimizers import OptimizerSpec, changed_spec
-from .tuning import lr_find, sweep, unfreezing
+from .tuning import lr_find, suggest, sweep, unfreezing
 from .tuning import rates as discriminative
 from .validation import WholeNumber, whole_number
 
@@ -415,6 +415,7 @@ class Session(traitlets.HasTraits):
     find_lr = lr_find.find_lr
     fine_tune = unfreezing.fine_tune
     sweep_freeze = sweep.sweep_freeze
+    suggest_freeze = suggest.suggest_freeze
 
     # ---- runs --------------------------------------------------------------------------------
 
