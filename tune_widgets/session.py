@@ -18,6 +18,7 @@ import traitlets
 from .data import encode_split, training_split
 from .errors import StateError, TuneWidgetsError, TuneWidgetsWarning
 from .models import lora as lora_module
+from .models import explain as explaining
 from .models import predict as predicting
 from .models.backbone import load_backbone
 from .models.freezing import FreezePlan, apply_plan, exact_plan, layer_table, parameter_counts, plan_from_model, \
@@ -485,6 +486,7 @@ class Session(traitlets.HasTraits):
 
     evaluate = predicting.evaluate
     predict = predicting.predict
+    explain = explaining.explain
 
     @property
     def class_names(self):
