@@ -5,6 +5,7 @@
 
 import { normalizeFrozen, normalizeLayers, normalizeTargets } from "./layout.js";
 import { summaryText } from "./numbers.js";
+import { signalChooser } from "./signals.js";
 
 export const LORA_TITLE =
   "LoRA: low-rank adapters that train while the weights they adapt stay frozen";
@@ -27,6 +28,7 @@ export function layersState(rawLayers) {
     markers: new Array(n), // marker element per layer index
     uptos: new Array(n), // "up to here" button per layer index
     rateCells: new Array(n), // learning-rate cell per layer index
+    signalCells: new Array(n), // signal colour cell per layer index
     shown: new Array(n).fill(null), // last frozen state written to each row's DOM (diff cache)
     groups: [], // [{ block, name, indices, el, rowsEl, toggle, count, caret }]
     chips: [], // LoRA toggle buttons, each with .paths (the targets it toggles)
@@ -54,7 +56,8 @@ export function createView(model, doc) {
   collapseAll.type = "button";
   const expandAll = h(doc, "button", "tw-lm-btn tw-lm-expand-all", "Expand all");
   expandAll.type = "button";
-  controls.append(filter, collapseAll, expandAll);
+  const signalChoice = signalChooser(doc);
+  controls.append(signalChoice, filter, collapseAll, expandAll);
   // Rank and alpha for adapters added from this view (shown when the model has targets).
   const loraSettings = h(doc, "span", "tw-lm-lora-settings");
   loraSettings.title = LORA_TITLE;
@@ -88,6 +91,7 @@ export function createView(model, doc) {
     summary,
     busyNote,
     filter,
+    signalChoice,
     loraSettings,
     rankInput,
     alphaInput,
