@@ -77,6 +77,7 @@ class Session(traitlets.HasTraits):
     evaluation = traitlets.Any(None, allow_none=True, help="The latest EvaluationReport.")
     lr_finder = traitlets.Any(None, allow_none=True, help="The latest LRFinderResult (see find_lr).")
     freeze_sweep = traitlets.Any(None, allow_none=True, help="The latest SweepResult, growing point by point.")
+    freeze_suggestion = traitlets.Any(None, allow_none=True, help="The latest FreezeSuggestion, until dismissed (None).")
 
     def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False, **kwargs):
         run_store = default_store() if runs_dir is DEFAULT else RunStore(runs_dir)

@@ -14,6 +14,8 @@
 //                                   "rates", "update_ratio" or "drift"
 //   signals (object, Python -> JS)  {step, update_ratio, drift}: a value (or
 //                                   null) per layer, from the latest run
+//   suggested (bool[], Python -> JS) the rows the freeze suggestion would
+//                                   freeze ([] for none); marked, noted in the header
 //
 // The view never keeps its own copy of `frozen` or `lora`: every render/update
 // reads model.get(...). User actions compute a complete new value and call
@@ -27,7 +29,7 @@
 import { applyLora, applyRates } from "./badges.js";
 import { applyBusy, onClick, onMouseDown } from "./interactions.js";
 import { applyCollapsed, applyFilter, applyFrozen, buildRows } from "./rows.js";
-import { applySignals } from "./signals.js";
+import { applySignals, applySuggestion } from "./signals.js";
 import { applyError, createView, layersState } from "./view.js";
 
 export {
@@ -56,6 +58,7 @@ function build(view) {
   applyFrozen(view);
   applyLora(view);
   applyBusy(view);
+  applySuggestion(view);
 }
 
 function render({ model, el }) {
@@ -75,6 +78,7 @@ function render({ model, el }) {
     ["change:rates", () => { applyRates(view); applySignals(view); }],
     ["change:signal", () => applySignals(view)],
     ["change:signals", () => applySignals(view)],
+    ["change:suggested", () => applySuggestion(view)],
   ];
   const onSignalChoice = () => {
     model.set("signal", view.signalChoice.value);

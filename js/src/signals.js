@@ -94,3 +94,16 @@ export function applySignals(view, frozen = currentFrozen(view)) {
     cell.dataset.value = values[i] === null ? "" : String(values[i]);
   }
 }
+
+/** The rows the freeze suggestion would freeze (`suggested`), marked, and the header's note. */
+export function applySuggestion(view) {
+  const suggested = Array.isArray(view.model.get("suggested")) ? view.model.get("suggested") : [];
+  let last = -1;
+  for (let i = 0; i < view.rows.length; i++) {
+    const on = suggested[i] === true;
+    view.rows[i].classList.toggle("tw-lm-suggested", on);
+    if (on) last = i;
+  }
+  view.suggestNote.hidden = last < 0;
+  view.suggestNote.textContent = last < 0 ? "" : `suggested: freeze up to ${view.layers.names[last]}`;
+}

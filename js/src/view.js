@@ -46,6 +46,9 @@ export function createView(model, doc) {
   summary.setAttribute("aria-live", "polite");
   const busyNote = h(doc, "span", "tw-lm-busy", "training\u2026");
   busyNote.hidden = true;
+  const suggestNote = h(doc, "span", "tw-lm-suggest-note");
+  suggestNote.title = "The freeze suggestion: apply or dismiss it in the Tuning panel";
+  suggestNote.hidden = true;
   const controls = h(doc, "div", "tw-lm-controls");
   const filter = h(doc, "input", "tw-lm-filter");
   filter.type = "search";
@@ -73,7 +76,7 @@ export function createView(model, doc) {
   alphaInput.placeholder = "= rank";
   alphaInput.setAttribute("aria-label", "LoRA alpha for new adapters (empty: alpha = rank)");
   loraSettings.append(h(doc, "span", "", "LoRA rank"), rankInput, h(doc, "span", "", "\u03B1"), alphaInput);
-  header.append(summary, busyNote, loraSettings, controls);
+  header.append(summary, busyNote, suggestNote, loraSettings, controls);
 
   const errorBox = h(doc, "div", "tw-lm-error");
   errorBox.setAttribute("role", "alert");
@@ -90,6 +93,7 @@ export function createView(model, doc) {
     root,
     summary,
     busyNote,
+    suggestNote,
     filter,
     signalChoice,
     loraSettings,

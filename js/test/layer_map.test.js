@@ -880,3 +880,17 @@ describe("signal column", () => {
     expect(titleOf(1)).toBe(""); // frozen: no rate
   });
 });
+
+describe("freeze suggestion", () => {
+  it("marks the rows the suggestion would freeze and notes its cut, until Python clears it", () => {
+    const { model } = mount({ layers: sampleLayers(), frozen: allTrainable(), suggested: [] });
+    expect($(".tw-lm-suggest-note").hidden).toBe(true);
+    model.fromPython("suggested", [F, F, F, T, T, T, T, T]);
+    expect($$(".tw-lm-suggested").map((r) => Number(r.dataset.index))).toEqual([0, 1, 2]);
+    expect($(".tw-lm-suggest-note").textContent).toBe("suggested: freeze up to stem_bn");
+    expect(domFrozen()).toEqual(allTrainable()); // a suggestion changes no freeze state
+    model.fromPython("suggested", []);
+    expect($$(".tw-lm-suggested")).toEqual([]);
+    expect($(".tw-lm-suggest-note").hidden).toBe(true);
+  });
+});

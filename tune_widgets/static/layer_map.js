@@ -200,6 +200,17 @@ function applySignals(view, frozen = currentFrozen(view)) {
     cell.dataset.value = values[i] === null ? "" : String(values[i]);
   }
 }
+function applySuggestion(view) {
+  const suggested = Array.isArray(view.model.get("suggested")) ? view.model.get("suggested") : [];
+  let last = -1;
+  for (let i = 0; i < view.rows.length; i++) {
+    const on = suggested[i] === true;
+    view.rows[i].classList.toggle("tw-lm-suggested", on);
+    if (on) last = i;
+  }
+  view.suggestNote.hidden = last < 0;
+  view.suggestNote.textContent = last < 0 ? "" : `suggested: freeze up to ${view.layers.names[last]}`;
+}
 
 // src/view.js
 var LORA_TITLE = "LoRA: low-rank adapters that train while the weights they adapt stay frozen";
@@ -244,6 +255,9 @@ function createView(model, doc) {
   summary.setAttribute("aria-live", "polite");
   const busyNote = h(doc, "span", "tw-lm-busy", "training\u2026");
   busyNote.hidden = true;
+  const suggestNote = h(doc, "span", "tw-lm-suggest-note");
+  suggestNote.title = "The freeze suggestion: apply or dismiss it in the Tuning panel";
+  suggestNote.hidden = true;
   const controls = h(doc, "div", "tw-lm-controls");
   const filter = h(doc, "input", "tw-lm-filter");
   filter.type = "search";
@@ -270,7 +284,7 @@ function createView(model, doc) {
   alphaInput.placeholder = "= rank";
   alphaInput.setAttribute("aria-label", "LoRA alpha for new adapters (empty: alpha = rank)");
   loraSettings.append(h(doc, "span", "", "LoRA rank"), rankInput, h(doc, "span", "", "\u03B1"), alphaInput);
-  header.append(summary, busyNote, loraSettings, controls);
+  header.append(summary, busyNote, suggestNote, loraSettings, controls);
   const errorBox = h(doc, "div", "tw-lm-error");
   errorBox.setAttribute("role", "alert");
   errorBox.hidden = true;
@@ -283,6 +297,7 @@ function createView(model, doc) {
     root,
     summary,
     busyNote,
+    suggestNote,
     filter,
     signalChoice,
     loraSettings,
@@ -664,6 +679,7 @@ function build(view) {
   applyFrozen(view);
   applyLora(view);
   applyBusy(view);
+  applySuggestion(view);
 }
 function render({ model, el }) {
   const view = createView(model, el.ownerDocument || document);
@@ -681,7 +697,8 @@ function render({ model, el }) {
       applySignals(view);
     }],
     ["change:signal", () => applySignals(view)],
-    ["change:signals", () => applySignals(view)]
+    ["change:signals", () => applySignals(view)],
+    ["change:suggested", () => applySuggestion(view)]
   ];
   const onSignalChoice = () => {
     model.set("signal", view.signalChoice.value);

@@ -17,6 +17,7 @@ does, and the cache built is the one the next fit of the proposal uses.
 import dataclasses
 
 from ..models.snapshot import WeightSnapshot
+from ..training import jobs
 from ..training.signals import LayerSignals
 from ..validation import whole_number
 from .groups import groups
@@ -44,28 +45,34 @@ class FreezeSuggestion:
         return f"FreezeSuggestion(cut={self.cut!r}, {len(self.frozen)} layers frozen: {self.reason})"
 
 
-def suggest_freeze(session, epochs=1, *, batch_size=None, seed=0):
+def suggest_freeze(session, epochs=1, *, batch_size=None, seed=0, background=False):
     """Propose how much to freeze from a probing fit of `epochs` with every layer trainable (see
-    the module docstring). Returns a FreezeSuggestion; the weights and plan are put back.
-    `Session.suggest_freeze` is this function."""
+    the module docstring). Returns a FreezeSuggestion (a Future of it with background=True), also
+    kept in `session.freeze_suggestion` (the layer map shows it) until it is dismissed (set to None);
+    the weights and plan are put back. `Session.suggest_freeze` is this function."""
     batch_size = session.check_ready(batch_size)
     epochs = whole_number("suggest_freeze: epochs", epochs)
-    model, plan = session.model, session.plan
-    start = WeightSnapshot.of(model)
-    steps = -(-len(session.train_data) // batch_size) * epochs
-    probe = LayerSignals(every=max(1, steps // SAMPLES), cost_share=None)
-    try:
-        session.set_frozen(())
-        run = session.fit(epochs, batch_size, seed=seed, callbacks=[probe], tags={"purpose": "suggest_freeze"})
-        shares = block_shares(session.layers, run.layer_signals)
-        cut, frozen = deepest_cut(session.layers, shares)
-        start.restore(model)
-        seconds = _seconds_saved(session, frozen, batch_size) if frozen else 0.0
-    finally:
-        start.restore(model)
-        session.set_frozen(plan.frozen)
-    return FreezeSuggestion(frozen, cut, tuple(shares.items()), seconds,
-                            _reason(shares, cut, seconds, run), run.run_id)
+
+    def job():
+        model, plan = session.model, session.plan
+        start = WeightSnapshot.of(model)
+        steps = -(-len(session.train_data) // batch_size) * epochs
+        probe = LayerSignals(every=max(1, steps // SAMPLES), cost_share=None)
+        try:
+            session.set_frozen(())
+            run = session.fit(epochs, batch_size, seed=seed, callbacks=[probe], tags={"purpose": "suggest_freeze"})
+            shares = block_shares(session.layers, run.layer_signals)
+            cut, frozen = deepest_cut(session.layers, shares)
+            start.restore(model)
+            seconds = _seconds_saved(session, frozen, batch_size) if frozen else 0.0
+        finally:
+            start.restore(model)
+            session.set_frozen(plan.frozen)
+        session.freeze_suggestion = FreezeSuggestion(frozen, cut, tuple(shares.items()), seconds,
+                                                     _reason(shares, cut, seconds, run), run.run_id)
+        return session.freeze_suggestion
+
+    return jobs.run(job, background, "suggest")
 
 
 def block_shares(layers, signals):

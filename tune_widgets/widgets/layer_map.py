@@ -85,6 +85,7 @@ class LayerMap(anywidget.AnyWidget):
     rates = traitlets.List(traitlets.Float()).tag(sync=True)
     signal = traitlets.Enum(("none", "rates", "update_ratio", "drift"), "none").tag(sync=True)
     signals = traitlets.Dict().tag(sync=True)
+    suggested = traitlets.List(traitlets.Bool()).tag(sync=True)
 
     def __init__(self, session, **kwargs):
         super().__init__(**kwargs)
@@ -94,6 +95,7 @@ class LayerMap(anywidget.AnyWidget):
         session.observe(self._show_busy, names=["training"])
         session.observe(self._show_rates, names=["optimizer"])
         session.observe(self._show_signals, names=["progress", "runs"])  # progress: throttled like the charts
+        session.observe(self._show_suggestion, names=["freeze_suggestion"])
         self.observe(self._frozen_from_browser, names=["frozen"])
         self.observe(self._lora_from_browser, names=["lora"])
         self._show_session()
@@ -108,6 +110,7 @@ class LayerMap(anywidget.AnyWidget):
                 self.frozen = [row.frozen for row in rows]
                 self._show_rates()
                 self._show_signals()
+                self._show_suggestion()
                 self.lora = adapters_payload(self.session.lora)
         finally:
             self._following = False
@@ -117,6 +120,14 @@ class LayerMap(anywidget.AnyWidget):
 
     def _show_signals(self, change=None):
         self.signals = signals_payload(self.session.layers, self.session.runs)
+
+    def _show_suggestion(self, change=None):
+        """The rows `session.freeze_suggestion` would freeze ([] without one, or when it names
+        layers this model does not have)."""
+        suggestion, rows = self.session.freeze_suggestion, self.session.layers
+        names = {row.name for row in rows}
+        fits = suggestion is not None and set(suggestion.frozen) <= names
+        self.suggested = [row.name in suggestion.frozen for row in rows] if fits else []
 
     def _session_changed(self, change):
         self.error = ""  # a message about the layers as they were
