@@ -1,12 +1,14 @@
 """The layer map's signal column follows the fit; the tuning panel's freeze suggestion; the
 evaluation panel's explanations of the worst examples."""
 
+import tune_widgets as tw
 from tests.conftest import small_cnn
+from tests.families import LABELS, TEXTS, keras_hub_preset
 from tests.core.test_signals import dense_session
 from tests.core.test_suggest import noisy_bottom_session
 from tests.widgets.test_tuning_panels import settle
 from tune_widgets.models.freezing import layer_table
-from tune_widgets.widgets import TuningPanel
+from tune_widgets.widgets import EvaluationPanel, TuningPanel
 from tune_widgets.widgets.layer_map import LayerMap, signals_payload
 
 
@@ -42,3 +44,18 @@ def test_suggest_from_the_panel_shows_on_the_map_and_apply_freezes_it():
     session.freeze_suggestion = suggestion  # a cell's suggestion: the panel follows
     panel.apply_suggestion.click()
     assert set(session.plan.frozen) == set(suggestion.frozen) and layer_map.suggested == []
+
+
+def test_the_worst_examples_show_what_decided_them(cnn_session, tmp_path):
+    panel = EvaluationPanel(cnn_session)
+    cnn_session.evaluate()
+    assert "why (what decided it)" in panel.worst.value
+    assert panel.worst.value.count("tw-heatmap") == len(cnn_session.evaluation.worst)
+
+    keras_hub_preset("bert", tmp_path / "bert")
+    text = tw.Session(runs_dir=None).load_model(tmp_path / "bert", sequence_length=16)
+    text.set_data(TEXTS * 3, LABELS * 3)
+    panel = EvaluationPanel(text)
+    text.evaluate()
+    assert panel.worst.value.count('class="tw-tokens"') == len(text.evaluation.worst)
+    assert '<span class="tw-token" title="' in panel.worst.value
