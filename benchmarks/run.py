@@ -7,8 +7,8 @@ runs after one warm-up, `--repeats` times (3 by default), interleaved (ours, pla
 A case reports the ratio of the medians and its spread (the ratio of the extremes); a goal is
 met only when the whole spread meets it. Validation accuracy is reported for both sides where
 both train. Prints a table and writes {"cases": {NAME: {...}}}. --quick shrinks data and epochs
-(a smoke run: its figures mean little; it leaves out the XLA/bfloat16 case, which `--only
-acceleration` runs).
+(a smoke run: its figures mean little; it leaves out the XLA/bfloat16 case and suggest_freeze
+against the sweep, which `--only acceleration suggest_freeze` runs).
 """
 
 import argparse
@@ -33,6 +33,7 @@ from tune_widgets.training.cache import plan_cache  # noqa: E402
 from tune_widgets.errors import ConfigError  # noqa: E402
 from tune_widgets.models.head import TokenPooling, input_names  # noqa: E402
 from tune_widgets.training import Callback  # noqa: E402
+from tune_widgets.training.signals import LayerSignals  # noqa: E402
 from tune_widgets.widgets import Dashboard  # noqa: E402
 from tune_widgets.widgets.layer_map import layers_payload  # noqa: E402
 
@@ -175,7 +176,71 @@ def text_cases(size, repeats, only):
         cases["freeze_sweep"] = freeze_sweep(train, held, quick, repeats)
     if "acceleration" in only:
         cases.update(acceleration_cases(train, held, 1 if quick else 2, repeats))
+    if "signal_cost" in only:
+        cases["signal_cost"] = signal_cost(train, held, 1 if quick else 2, repeats)
+    if "suggest_freeze" in only:
+        cases["suggest_freeze"] = suggest_against_sweep(train, held, 1)
     return cases
+
+
+class NoSignals(LayerSignals):
+    """A fit without layer signals: the Fit adds its own LayerSignals only when none is given."""
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def signal_cost(train, held, epochs, repeats):
+    """A fit with the layer signals (on by default) ÷ the same fit without them, the top two
+    blocks and the head training on the cached prefix (the goal: at most 5 % more); also the
+    share of its time the sampling itself measured."""
+    session = minilm_session(train, held, freeze_to="transformer_layer_3", rate=5e-5)
+    start = session.model.get_weights()
+    shares = []
+
+    def side(callbacks):
+        def run(warmup):
+            session.model.set_weights(start)
+            seconds, record = clock(lambda: session.fit(epochs=1 if warmup else epochs, seed=0, callbacks=callbacks))
+            signals = record.layer_signals
+            if signals and not warmup:
+                shares.append(signals["seconds"] / record.duration)
+            return seconds, {"samples": len(signals.get("samples", ())) if signals else 0, "steps": len(record.batches)}
+        return run
+
+    mine, theirs, details = interleaved(side([]), side([NoSignals()]), repeats)
+    return ratio_case(mine, theirs, goal=1.05, at_least=False, epochs=epochs, sampling_share=shares, **details)
+
+
+def suggest_against_sweep(train, held, epochs):
+    """suggest_freeze (one probe, then a fit of its plan) against sweep_freeze over its default
+    cut points, each point and the suggested plan trained for `epochs` from the same weights:
+    the suggestion's validation accuracy, its distance from the sweep's best, and the seconds of
+    each. Not a timed goal: the sweep trains every point, the suggestion one probe and one plan."""
+    session = minilm_session(train, held, freeze_to=None, rate=5e-4)
+    start = session.model.get_weights()
+    seconds, sweep = clock(lambda: session.sweep_freeze(epochs=epochs))
+    session.model.set_weights(start)
+    suggest_seconds, suggestion = clock(lambda: session.suggest_freeze(epochs=epochs))
+    session.set_frozen(suggestion.frozen)
+    fit_seconds, run = clock(lambda: session.fit(epochs=epochs, seed=0))
+    best = sweep.best
+    accuracy = run.final["val_accuracy"]
+    return {"ratio": (suggest_seconds + fit_seconds) / seconds, "suggested_cut": suggestion.cut,
+            "suggested_val_accuracy": accuracy, "sweep_best": best.label, "sweep_best_val_accuracy": best.value,
+            "distance_from_best": best.value - accuracy, "sweep_seconds": seconds,
+            "suggest_seconds": suggest_seconds, "suggested_fit_seconds": fit_seconds,
+            "sweep_points": {p.label: p.value for p in sweep.points}, "shares": dict(suggestion.shares),
+            "reason": suggestion.reason}
 
 
 def freeze_sweep(train, held, quick, repeats):
@@ -400,8 +465,9 @@ def layer_map_payload():
 # ---- running ---------------------------------------------------------------------------------
 
 TEXT = ("frozen_cache", "cost_vs_inference", "evaluate_cached", "bucketed_pass", "partial_unfreeze", "cache_memory",
-        "full_finetune", "freeze_sweep", "acceleration")
+        "full_finetune", "freeze_sweep", "acceleration", "signal_cost", "suggest_freeze")
 OTHER = ("ui_overhead", "refreeze", "stop_latency", "layer_map_payload")
+SLOW = ("acceleration", "suggest_freeze")  # left out of --quick (make test): ask for them with --only
 
 
 def main(argv=None):
@@ -411,7 +477,7 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", choices=TEXT + OTHER, help="run these cases only")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    only = set(args.only or [case for case in TEXT + OTHER if not (args.quick and case == "acceleration")])
+    only = set(args.only or [case for case in TEXT + OTHER if not (args.quick and case in SLOW)])
     repeats = 1 if args.quick and args.repeats == 3 else args.repeats
     with tempfile.TemporaryDirectory(prefix="tw-bench-runs-") as runs:
         os.environ.setdefault("TUNE_WIDGETS_RUNS_DIR", runs)  # fits write their runs, as by default, then go

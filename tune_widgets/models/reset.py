@@ -65,14 +65,20 @@ class StartingPoint:
         for layer in model.layers:
             pairs = [(np.asarray(variable), kept[variable.path]) for variable in layer.weights if variable.path in kept]
             if pairs:
-                size = math.sqrt(sum(float(np.sum(np.square(start, dtype="float64"))) for _, start in pairs))
-                moved = math.sqrt(sum(float(np.sum(np.square(now - start, dtype="float64"))) for now, start in pairs))
+                size = math.sqrt(sum(_squares(start) for _, start in pairs))
+                moved = math.sqrt(sum(_squares(now - start) for now, start in pairs))
                 found[layer.name] = moved / size if size else moved
         return found
 
     @property
     def nbytes(self):
         return self.pretrained.nbytes + (self.head.nbytes if self.head is not None else 0)
+
+
+def _squares(array):
+    """The sum of squares of `array`, as one BLAS dot product (MiniLM's 22 M weights in ~10 ms)."""
+    flat = np.ravel(array)
+    return float(np.dot(flat, flat))
 
 
 def _random_states(model, skip):

@@ -259,13 +259,13 @@ class StoredRun:
         for row in read_metrics(self.folder / "signals.jsonl"):
             kind = row.pop("type", None)
             if kind == "layers":
-                signals = {"layers": row["layers"], "samples": [], "drift": None}
+                signals = {"layers": row["layers"], "samples": [], "drift": None, "seconds": 0.0}
             elif signals and step is not None and row.get("step", 0) > step:
                 break
             elif signals and kind == "sample":
                 signals["samples"].append(row)
             elif signals and kind == "drift":
-                signals["drift"] = row["drift"]
+                signals["drift"], signals["seconds"] = row["drift"], row.get("seconds", 0.0)
         return signals
 
     def clean(self):

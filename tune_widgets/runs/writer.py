@@ -121,7 +121,8 @@ class RunWriter(Callback):
         new = signals["samples"][self.signals_written or 0:]
         rows += [{"type": "sample", **sample} for sample in new]
         if drift and signals.get("drift") is not None:
-            rows.append({"type": "drift", "step": len(run.batches), "drift": signals["drift"]})
+            rows.append({"type": "drift", "step": len(run.batches), "drift": signals["drift"],
+                         "seconds": signals["seconds"]})
         if rows:
             append_lines(self.folder / "signals.jsonl", rows)
         if self.tensorboard is not None:
