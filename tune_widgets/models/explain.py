@@ -24,8 +24,8 @@ from .predict import outputs, outputs_logits
 
 def explain(session, examples_given, target=None):
     """A plain-data explanation per example, of the class the model decides (or class `target`,
-    a name or number): {"class", "probability", "heatmap" (H×W in [0, 1]), "layer"} for images,
-    {"class", "probability", "tokens": [(token, score), ...]} for text."""
+    a name or number): {"class", "probability", "heatmap" (H×W in [0, 1], the picture's own size),
+    "layer"} for images, {"class", "probability", "tokens": [(token, score), ...]} for text."""
     model = session.require_model()
     if session.task != "classification":
         raise StateError("explain shows what decided a class: it needs classification data (set_data with labels "
@@ -43,9 +43,17 @@ def explain(session, examples_given, target=None):
         found = [{"tokens": _occlusion(session, model, x, i, c)} for i, c in enumerate(chosen)]
     else:
         layer, heatmaps = grad_cam(model, x, chosen, logits=outputs_logits(session))
-        found = [{"heatmap": heatmap, "layer": layer} for heatmap in heatmaps]
+        found = [{"heatmap": _sized(heatmap, np.shape(example)[:2]), "layer": layer}
+                 for heatmap, example in zip(heatmaps, raw)]
     return [{"class": names[c], "probability": float(probabilities[i, c]), **item}
             for i, (c, item) in enumerate(zip(chosen, found))]
+
+
+def _sized(heatmap, shape):
+    """`heatmap` resized to the picture as given (the model may take it resized)."""
+    if tuple(heatmap.shape) == tuple(shape):
+        return heatmap
+    return np.clip(tf.image.resize(heatmap[..., None], shape)[..., 0].numpy(), 0, 1)
 
 
 def _class_index(session, target):
