@@ -226,7 +226,7 @@ def suggest_against_sweep(train, held, epochs):
     cut points, each point and the suggested plan trained for `epochs` from the same weights:
     the suggestion's validation accuracy, its distance from the sweep's best, and the seconds of
     each. Not a timed goal: the sweep trains every point, the suggestion one probe and one plan."""
-    session = minilm_session(train, held, freeze_to=None, rate=5e-4)
+    session = minilm_session(train, held, freeze_to=None, rate=1e-4)
     start = session.model.get_weights()
     seconds, sweep = clock(lambda: session.sweep_freeze(epochs=epochs))
     session.model.set_weights(start)

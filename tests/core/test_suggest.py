@@ -5,6 +5,7 @@ import numpy as np
 
 import tune_widgets as tw
 from tune_widgets.models.snapshot import WeightSnapshot
+from tune_widgets.tuning.suggest import block_shares, deepest_cut
 
 
 def noisy_bottom_session():
@@ -44,3 +45,11 @@ def test_blocks_that_see_only_noise_are_proposed_frozen_and_nothing_else_changes
     assert session.runs[-1].config["purpose"] == "suggest_freeze"
     session.set_frozen(suggestion.frozen)
     assert session.fit(epochs=1).config["cache"]["used"]  # the proposal trains on its cached prefix
+
+
+def test_a_probe_whose_held_out_loss_did_not_fall_proposes_nothing():
+    session = noisy_bottom_session()
+    names = [row.name for row in session.layers]
+    rising = {"layers": names, "samples": [{"descent": [-0.01 if row.params else 0.0 for row in session.layers]}] * 4}
+    assert block_shares(session.layers, rising) == {}
+    assert deepest_cut(session.layers, {}) == (None, ())

@@ -85,13 +85,15 @@ def block_shares(layers, signals):
     for block, members in groups(layers):
         columns = [index[layers[i].name] for i in members if layers[i].name in index]
         totals[block] = sum(sample["descent"][c] or 0.0 for sample in samples for c in columns)
-    whole = sum(max(value, 0.0) for value in totals.values()) or 1.0
+    whole = sum(max(value, 0.0) for value in totals.values())
+    if whole <= 0:  # the held-out loss did not fall: nothing to tell the blocks apart by
+        return {}
     return {block: max(value, 0.0) / whole for block, value in totals.items()}
 
 
 def deepest_cut(layers, shares):
     """(last block frozen or None, frozen layer names): every block from the bottom up to the
-    first that learns, the head never."""
+    first that learns, the head never; nothing without shares (the loss did not fall)."""
     blocks = list(shares)[:-1]  # the top group is the head
     best = max((shares[block] for block in blocks), default=0.0)
     cut = None
@@ -118,6 +120,10 @@ def _seconds_saved(session, frozen, batch_size):
 
 def _reason(shares, cut, seconds, run):
     steps = len(run.batches)
+    if not shares:
+        return (f"In a {steps}-step probe with every layer training, the held-out loss did not fall, so no block can "
+                f"be told to learn more than another: freeze nothing yet. Lower the learning rate or probe longer "
+                f"(epochs=...), or use sweep_freeze.")
     ranked = ", ".join(f"{block} {share:.0%}" for block, share in shares.items())
     if cut is None:
         return (f"In a {steps}-step probe every block below the head lowered the loss (shares of its fall: {ranked}): "
