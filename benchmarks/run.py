@@ -161,12 +161,15 @@ def text_cases(size, repeats, only):
         cases["cost_vs_inference"] = ratio_case(mine, predict, goal=0.7, at_least=False)
         cases["evaluate_cached"] = evaluate_cached(session, repeats)
         cases["bucketed_pass"] = bucketed_pass(session, repeats)
-    if only & {"partial_unfreeze", "cache_memory"}:
+    if only & {"partial_unfreeze", "cache_memory", "signal_cost"}:
         epochs = 1 if quick else 3
         session = minilm_session(train, held, freeze_to="transformer_layer_3", rate=5e-5)
-        mine, theirs, details = interleaved(our_fit(session, epochs), plain_fit(session, 2, epochs, 5e-5), repeats)
-        cases["partial_unfreeze"] = ratio_case(theirs, mine, goal=3, epochs=epochs, **details)
-        cases["cache_memory"] = cache_memory(session)
+        if only & {"partial_unfreeze", "cache_memory"}:
+            mine, theirs, details = interleaved(our_fit(session, epochs), plain_fit(session, 2, epochs, 5e-5), repeats)
+            cases["partial_unfreeze"] = ratio_case(theirs, mine, goal=3, epochs=epochs, **details)
+            cases["cache_memory"] = cache_memory(session)
+        if "signal_cost" in only:  # the same session: one MiniLM load and cache pass for both
+            cases["signal_cost"] = signal_cost(session, 1 if quick else 2, repeats)
     if "full_finetune" in only:
         epochs = 1 if quick else 2
         session = minilm_session(train, held, freeze_to=None, rate=5e-5)
@@ -176,8 +179,6 @@ def text_cases(size, repeats, only):
         cases["freeze_sweep"] = freeze_sweep(train, held, quick, repeats)
     if "acceleration" in only:
         cases.update(acceleration_cases(train, held, 1 if quick else 2, repeats))
-    if "signal_cost" in only:
-        cases["signal_cost"] = signal_cost(train, held, 1 if quick else 2, repeats)
     if "suggest_freeze" in only:
         cases["suggest_freeze"] = suggest_against_sweep(train, held, 1)
     return cases
@@ -199,11 +200,10 @@ class NoSignals(LayerSignals):
         pass
 
 
-def signal_cost(train, held, epochs, repeats):
+def signal_cost(session, epochs, repeats):
     """A fit with the layer signals (on by default) ÷ the same fit without them, the top two
     blocks and the head training on the cached prefix (the goal: at most 5 % more); also the
     share of its time the sampling itself measured."""
-    session = minilm_session(train, held, freeze_to="transformer_layer_3", rate=5e-5)
     start = session.model.get_weights()
     shares = []
 
