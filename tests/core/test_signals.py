@@ -76,3 +76,15 @@ def test_drift_is_zero_after_reset_and_the_signals_come_back_from_the_run_folder
 def test_signals_every_must_be_a_whole_number():
     with pytest.raises(tw.TuneWidgetsError, match="whole number"):
         LayerSignals(every=0)
+
+
+def test_signals_go_to_tensorboard_when_it_is_on(tmp_path):
+    import tensorflow as tf
+
+    session = dense_session(runs_dir=tmp_path)
+    session.tensorboard = True
+    session.fit(epochs=1)
+    events = list((tmp_path).glob("*/tensorboard/train/events.*"))
+    tags = {value.tag for path in events for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value}
+    assert {"signals/update_ratio/block1_dense", "signals/grad_norm/head_dense", "signals/drift/block2_dense"} <= tags
