@@ -169,7 +169,7 @@ def text_cases(size, repeats, only):
             cases["partial_unfreeze"] = ratio_case(theirs, mine, goal=3, epochs=epochs, **details)
             cases["cache_memory"] = cache_memory(session)
         if "signal_cost" in only:  # the same session: one MiniLM load and cache pass for both
-            cases["signal_cost"] = signal_cost(session, 1 if quick else 2, repeats)
+            cases["signal_cost"] = signal_cost(session, 1 if quick else 2, repeats, warm_up=not quick)
     if "full_finetune" in only:
         epochs = 1 if quick else 2
         session = minilm_session(train, held, freeze_to=None, rate=5e-5)
@@ -200,15 +200,18 @@ class NoSignals(LayerSignals):
         pass
 
 
-def signal_cost(session, epochs, repeats):
+def signal_cost(session, epochs, repeats, warm_up=True):
     """A fit with the layer signals (on by default) ÷ the same fit without them, the top two
     blocks and the head training on the cached prefix (the goal: at most 5 % more); also the
-    share of its time the sampling itself measured."""
+    share of its time the sampling itself measured. warm_up=False (--quick) skips the warm-up
+    fits: a smoke run of a few steps, whose ratio is mostly the first sample's tracing."""
     start = session.model.get_weights()
     shares = []
 
     def side(callbacks):
         def run(warmup):
+            if warmup and not warm_up:
+                return 0.0, {}
             session.model.set_weights(start)
             seconds, record = clock(lambda: session.fit(epochs=1 if warmup else epochs, seed=0, callbacks=callbacks))
             signals = record.layer_signals
