@@ -88,3 +88,15 @@ def test_signals_go_to_tensorboard_when_it_is_on(tmp_path):
     tags = {value.tag for path in events for event in tf.compat.v1.train.summary_iterator(str(path))
             for value in event.summary.value}
     assert {"signals/update_ratio/block1_dense", "signals/grad_norm/head_dense", "signals/drift/block2_dense"} <= tags
+
+
+def test_sampling_changes_nothing_in_the_training(cnn_session):
+    """Dropout and BatchNorm included: the probe gradient runs in inference mode."""
+    dense = cnn_session.fit(epochs=1, seed=0, callbacks=[LayerSignals(every=1, cost_share=None)])
+    cnn_session.reset()
+    sparse = cnn_session.fit(epochs=1, seed=0, callbacks=[LayerSignals(every=1000)])
+    steps = [sample["step"] for sample in dense.layer_signals["samples"]]
+    assert steps == list(range(1, len(dense.batches) + 1)) and len(steps) > 1  # every=1: every step
+    assert len(sparse.layer_signals["samples"]) == 1
+    assert [row["loss"] for row in dense.batches] == [row["loss"] for row in sparse.batches]
+    assert dense.final["val_loss"] == sparse.final["val_loss"]

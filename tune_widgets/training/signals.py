@@ -1,9 +1,9 @@
 """Layer signals: which layers learn during a fit, and how far each has moved since it was loaded.
 
 `LayerSignals` samples, every few optimizer steps, each layer's update ratio ‖Δw‖ / ‖w‖ over
-one step and its gradient norm on a fixed probe batch (held out: the first validation batch). The probe gradient is taken in inference
-mode, so measuring draws no dropout randomness and moves no BatchNorm statistics: a fit with
-signals trains exactly as one without. The interval widens by itself to keep the sampling under
+one step and its gradient norm on a fixed probe batch (held out: the first validation batch).
+The probe gradient is taken in inference mode, so measuring draws no dropout randomness and
+moves no BatchNorm statistics: a fit sampled at every step trains exactly as one sampled once. The interval widens by itself to keep the sampling under
 COST_SHARE of the training time. Samples go into the run record's `layer_signals` (plain data,
 written to the run folder by `runs/writer.py`); at the end of the fit each layer's drift from
 its loaded weights is added (see `models/reset.py`).
@@ -61,12 +61,12 @@ class LayerSignals(Callback):
         own = {layer.name: [v for v in layer.weights if id(v) in trained] for layer in self.model.layers}
         self.variables = [own.get(name, []) for name in names]  # [] for a layer this fit does not train
         self.measured = [i for i, variables in enumerate(self.variables) if variables]
-        self.next_step, self.before, self.spent = 0, None, 0.0
+        self.next_step, self.before, self.spent = 1, None, 0.0
         self.probe = self._probe_batch() if self.gradients else None
         self.compiled = None
 
     def on_train_batch_begin(self, batch, logs=None):
-        if len(self.trainer.run.batches) < self.next_step:
+        if len(self.trainer.run.batches) + 1 < self.next_step:  # the step about to run is not due
             return
         started = time.perf_counter()
         self.before = [[tf.identity(v.value) for v in self.variables[i]] for i in self.measured]
@@ -102,8 +102,8 @@ class LayerSignals(Callback):
             signals["seconds"] += time.perf_counter() - started
 
     def _gap(self, step):
-        """Batches to the next sample: `every`, or more when a sample costs more than COST_SHARE
-        of the training time it stands for (the mean step so far, the first one's tracing aside)."""
+        """Batches to the next sample: `every`, or more when this sample cost more than
+        `cost_share` of the training time the gap stands for (at the mean of the latest steps)."""
         times = [row["time"] for row in self.trainer.run.batches[-self.every - 1:]]
         step_seconds = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else None
         if not step_seconds or self.cost_share is None:
