@@ -7,20 +7,23 @@ runs after one warm-up, `--repeats` times (3 by default), interleaved (ours, pla
 A case reports the ratio of the medians and its spread (the ratio of the extremes); a goal is
 met only when the whole spread meets it. Validation accuracy is reported for both sides where
 both train. Prints a table and writes {"cases": {NAME: {...}}}. --quick shrinks data and epochs
-(a smoke run: its figures mean little; it leaves out the XLA/bfloat16 case and suggest_freeze
-against the sweep, which `--only acceleration suggest_freeze` runs).
+(a smoke run: its figures mean little; it skips the warm-ups and leaves out the slowest cases,
+full fine-tuning, XLA/bfloat16, the start-up cases' two fresh processes and suggest_freeze
+against the sweep, which `--only full_finetune acceleration start_up suggest_freeze` runs).
 """
 
 import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TUNE_WIDGETS_FEATURE_CACHE", "off")  # every case pays its own cache pass; first_fit.py chooses
 
 import tune_widgets as tw  # noqa: E402  (first: it sets TensorFlow's environment)
 
@@ -42,12 +45,16 @@ SIZES = {"quick": (64, 32), "full": (1000, 300)}  # tweets: train, validation
 
 # ---- measuring -------------------------------------------------------------------------------
 
+WARM_UP = True  # --quick leaves the warm-ups out: a smoke run's timings include first traces
+
+
 def interleaved(ours, plain, repeats):
     """Seconds of each side, `repeats` times, alternating, after one warm-up call of each.
 
     Each side is a callable(warmup) returning (seconds, details); the warm-up may be cheaper.
     """
-    ours(True), plain(True)
+    if WARM_UP:
+        ours(True), plain(True)
     mine, theirs, details = [], [], {}
     for _ in range(repeats):
         seconds, extra = ours(False)
@@ -169,7 +176,7 @@ def text_cases(size, repeats, only):
             cases["partial_unfreeze"] = ratio_case(theirs, mine, goal=3, epochs=epochs, **details)
             cases["cache_memory"] = cache_memory(session)
         if "signal_cost" in only:  # the same session: one MiniLM load and cache pass for both
-            cases["signal_cost"] = signal_cost(session, 1 if quick else 2, repeats, warm_up=not quick)
+            cases["signal_cost"] = signal_cost(session, 1 if quick else 2, repeats)
     if "full_finetune" in only:
         epochs = 1 if quick else 2
         session = minilm_session(train, held, freeze_to=None, rate=5e-5)
@@ -200,18 +207,16 @@ class NoSignals(LayerSignals):
         pass
 
 
-def signal_cost(session, epochs, repeats, warm_up=True):
+def signal_cost(session, epochs, repeats):
     """A fit with the layer signals (on by default) ÷ the same fit without them, the top two
     blocks and the head training on the cached prefix (the goal: at most 5 % more); also the
-    share of its time the sampling itself measured. warm_up=False (--quick) skips the warm-up
-    fits: a smoke run of a few steps, whose ratio is mostly the first sample's tracing."""
+    share of its time the sampling itself measured (--quick: a few steps without warm-ups, whose
+    ratio is mostly the first sample's tracing)."""
     start = session.model.get_weights()
     shares = []
 
     def side(callbacks):
         def run(warmup):
-            if warmup and not warm_up:
-                return 0.0, {}
             session.model.set_weights(start)
             seconds, record = clock(lambda: session.fit(epochs=1 if warmup else epochs, seed=0, callbacks=callbacks))
             signals = record.layer_signals
@@ -455,6 +460,59 @@ def stop_latency(repeats):
             "met": max(ratios) <= 1, "stop_seconds": latencies, "finished_seconds": finished}
 
 
+def start_up(quick):
+    """`cold_start` and `second_kernel`, from two fresh processes running notebook 02's first
+    fit (benchmarks/first_fit.py). The first fills an empty disk cache: its import-to-fit-done
+    time ÷ the same fit again, warm, in that process (a fresh cache pass both times, goal ≤ 1.3).
+    The second reads that cache: its first fit ÷ the first one's inference pass (goal ≤ 0.15)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "first_fit.py")
+
+    def fresh(folder, *flags):
+        output = subprocess.run([sys.executable, script, folder, *flags, *(["--quick"] if quick else [])], check=True,
+                                capture_output=True, text=True, timeout=1800).stdout
+        return json.loads(output.strip().splitlines()[-1])
+
+    with tempfile.TemporaryDirectory(prefix="tw-bench-features-") as folder:
+        first = fresh(folder, "--warm")
+        second = fresh(folder)
+    cold = first["cold_seconds"] / first["warm_fit_seconds"]
+    kernel = second["fit_seconds"] / first["pass_seconds"]
+    return {
+        "cold_start": {"ratio": cold, "low": cold, "high": cold, "goal": 1.3, "direction": "<=", "met": cold <= 1.3,
+                       "import_seconds": first["import_seconds"], "cold_seconds": first["cold_seconds"],
+                       "first_fit_seconds": first["fit_seconds"], "warm_fit_seconds": first["warm_fit_seconds"]},
+        "second_kernel": {"ratio": kernel, "low": kernel, "high": kernel, "goal": 0.15, "direction": "<=",
+                          "met": kernel <= 0.15, "fit_seconds": second["fit_seconds"],
+                          "pass_seconds": first["pass_seconds"], "disk": second["disk"]},
+    }
+
+
+def stop_to_idle(quick, repeats):
+    """Seconds from Stop to an idle session (`training` False) ÷ (one batch + 0.2 s), goal ≤ 1:
+    the run's final weight save comes after. MiniLM frozen, as the browser walk trains it (a
+    90 MB save); `saved_seconds`: Stop until the weights are on disk."""
+    train, held = tweets("quick" if quick else "full")
+    session = minilm_session(train, held)
+    ratios, idle_seconds, saved, batches = [], [], [], []
+    for _ in range(repeats):
+        timer, idle = BatchTimer(), []
+        watcher = lambda change: idle.append(time.perf_counter()) if not change["new"] else None  # noqa: E731
+        session.observe(watcher, names=["training"])
+        future = session.fit(epochs=10000, callbacks=[timer], background=True)
+        timer.started.wait(600)
+        stopped = time.perf_counter()
+        session.stop()
+        future.result(600)
+        saved.append(time.perf_counter() - stopped)
+        session.unobserve(watcher, names=["training"])
+        batch = float(np.median(timer.times))
+        idle_seconds.append(idle[0] - stopped)
+        batches.append(batch)
+        ratios.append(idle_seconds[-1] / (batch + 0.2))
+    return {"ratio": statistics.median(ratios), "low": min(ratios), "high": max(ratios), "goal": 1, "direction": "<=",
+            "met": max(ratios) <= 1, "idle_seconds": idle_seconds, "batch_seconds": batches, "saved_seconds": saved}
+
+
 def layer_map_payload():
     model = keras.applications.EfficientNetB7(weights=None, include_top=False, input_shape=(64, 64, 3))
     session = tw.Session().load_model(model)
@@ -465,12 +523,42 @@ def layer_map_payload():
             "frozen_update_bytes": len(json.dumps(frozen, separators=(",", ":")))}
 
 
+# ---- deploy exports ---------------------------------------------------------------------------
+
+def export_cases(quick):
+    """Per model and format: export seconds (the runtime check included), artifact size, and one
+    example's latency in the artifact's own runtime against session.predict's (the ratio: below 1,
+    the runtime is faster). Quick: the MobileNetV2 on 24 faces, LiteRT and ONNX only."""
+    sessions = {"mobilenetv2": lambda: tw.Session(runs_dir=None).load_model(tw.mobilenetv2_file(), head=tw.HeadSpec())
+                .set_data(tw.load_faces(n=24 if quick else 200), batch_size=8)}
+    if not quick:
+        sessions["minilm"] = lambda: tw.Session(runs_dir=None).load_model(tw.minilm_folder()).set_data(tw.load_tweets(n=200))
+    formats = [("litert", None), ("onnx", None)] if quick else [("savedmodel", None), ("litert", None),
+                                                                ("litert", "int8"), ("onnx", None)]
+    cases = {}
+    with tempfile.TemporaryDirectory(prefix="tw-bench-export-") as folder:
+        for model, make in sessions.items():
+            session = make()
+            one = session.validation_data.examples[:1]
+            session.predict(one)  # warm
+            predict = statistics.median(clock(lambda: session.predict(one))[0] for _ in range(5))
+            for name, quantize in formats:
+                label = f"export_{model}_{name}{'_int8' if quantize else ''}"
+                result = session.export_model(os.path.join(folder, label), format=name, quantize=quantize)
+                cases[label] = {"ratio": result.parity.latency_s / predict, "export_seconds": round(result.seconds, 2),
+                                "size_mb": round(result.size_bytes / 1e6, 2), "runtime": result.parity.runtime,
+                                "runtime_latency_s": result.parity.latency_s, "predict_latency_s": predict,
+                                "max_difference": result.parity.max_difference, "passed": result.ok,
+                                "accuracy_change": result.parity.accuracy_change}
+    return cases
+
+
 # ---- running ---------------------------------------------------------------------------------
 
 TEXT = ("frozen_cache", "cost_vs_inference", "evaluate_cached", "bucketed_pass", "partial_unfreeze", "cache_memory",
         "full_finetune", "freeze_sweep", "acceleration", "signal_cost", "suggest_freeze")
-OTHER = ("ui_overhead", "refreeze", "stop_latency", "layer_map_payload")
-SLOW = ("acceleration", "suggest_freeze")  # left out of --quick (make test): ask for them with --only
+OTHER = ("ui_overhead", "refreeze", "stop_latency", "layer_map_payload", "start_up", "stop_to_idle", "export")
+SLOW = ("full_finetune", "acceleration", "start_up", "suggest_freeze")  # --quick leaves these out (partial_unfreeze runs the same code)
 
 
 def main(argv=None):
@@ -480,6 +568,8 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", choices=TEXT + OTHER, help="run these cases only")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
+    global WARM_UP
+    WARM_UP = not args.quick
     only = set(args.only or [case for case in TEXT + OTHER if not (args.quick and case in SLOW)])
     repeats = 1 if args.quick and args.repeats == 3 else args.repeats
     with tempfile.TemporaryDirectory(prefix="tw-bench-runs-") as runs:
@@ -493,6 +583,12 @@ def main(argv=None):
             cases["stop_latency"] = stop_latency(repeats)
         if "layer_map_payload" in only:
             cases["layer_map_payload"] = layer_map_payload()
+        if "start_up" in only:
+            cases.update(start_up(args.quick))
+        if "stop_to_idle" in only:
+            cases["stop_to_idle"] = stop_to_idle(args.quick, repeats)
+        if "export" in only:
+            cases.update(export_cases(args.quick))
     print(f"{'case':<26} {'ratio':>9} {'spread':>17}  goal")
     for name, case in cases.items():
         spread = f"{case['low']:.3g}–{case['high']:.3g}" if "low" in case else ""

@@ -37,6 +37,13 @@ def runs_dir(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def no_disk_feature_cache(monkeypatch):
+    """Sessions keep frozen-prefix features in memory only, as before the disk cache, so no test
+    reads another's features or writes to ~/.cache; tests/core/test_disk_cache.py turns it on."""
+    monkeypatch.setenv("TUNE_WIDGETS_FEATURE_CACHE", "off")
+
+
 @pytest.fixture
 def digits():
     return tw.load_digits(n=200, seed=0)

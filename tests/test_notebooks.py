@@ -22,6 +22,7 @@ LOG_NOISE = re.compile(
                          ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_without_errors(path, monkeypatch, tmp_path):
     monkeypatch.setenv("TUNE_WIDGETS_QUICK", "1")
+    monkeypatch.setenv("TUNE_WIDGETS_WORKSHOP_DIR", str(tmp_path / "workshop"))  # the workshop page's folders
     for name in DEFAULTS:  # the kernel starts as a user's would: tune_widgets must set these itself
         monkeypatch.delenv(name, raising=False)
     notebook = nbformat.read(path, as_version=4)

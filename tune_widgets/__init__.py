@@ -13,7 +13,7 @@ environment.import_tensorflow()
 
 from .data.labelled import LabelledData, labelled, split  # noqa: E402
 from .data.datasets import load_digits, load_faces, load_tweets, minilm_folder, mobilenetv2_file  # noqa: E402
-from .errors import CheckpointError, ConfigError, DataError, FitError, LayerSelectionError, ModelSourceError, RunError, SaveError, StateError, TuneWidgetsError, TuneWidgetsWarning, UnknownModelError, WeightsUnavailableError
+from .errors import CheckpointError, ConfigError, DataError, ExportError, FitError, LayerSelectionError, ModelSourceError, RunError, SaveError, StateError, TuneWidgetsError, TuneWidgetsWarning, UnknownModelError, WeightsUnavailableError
 from .evaluation import EvaluationReport, RegressionReport  # noqa: E402
 from .data import read_csv, read_images  # noqa: E402
 from .models.freezing import FreezePlan, LayerInfo  # noqa: E402
@@ -28,7 +28,7 @@ QUICK = os.environ.get("TUNE_WIDGETS_QUICK", "") not in ("", "0")
 __all__ = [
     "Callback", "CheckpointError", "ConfigError", "DataError", "EvaluationReport", "FineTuneModel", "FitError",
     "FreezePlan", "HeadSpec", "LabelledData", "LayerInfo", "LayerSelectionError", "ModelSourceError",
-    "OptimizerSpec", "QUICK", "RegressionReport", "RunError", "RunRecord", "SaveError", "Session", "StateError",
+    "ExportError", "OptimizerSpec", "QUICK", "RegressionReport", "RunError", "RunRecord", "SaveError", "Session", "StateError",
     "TuneWidgetsError",
     "TuneWidgetsWarning", "UnknownModelError", "WeightsUnavailableError", "labelled", "load_digits", "load_faces",
     "load_tweets", "minilm_folder", "mobilenetv2_file", "read_csv", "read_images", "split",

@@ -61,6 +61,11 @@ class SaveError(TuneWidgetsError, OSError):
     names the path and the cause; nothing half-made is left behind."""
 
 
+class ExportError(TuneWidgetsError, ValueError):
+    """An export format that cannot apply to this model (a tokenizer it cannot carry, a
+    converter that is not installed or that fails). Refused before anything is written."""
+
+
 class TuneWidgetsWarning(UserWarning):
     """Something that works but probably not as meant (a head that does not fit the data)."""
 

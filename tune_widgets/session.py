@@ -4,13 +4,14 @@ Panels observe its traits and call its methods; a notebook cell calls the same m
 change made either way reaches every open view. Each operation validates and computes first and
 assigns last: after an error the session holds exactly what it held before. The work itself is
 delegated: to `models/` (loading, heads, tasks, freezing, LoRA), `data/`, `training/` (a `Fit`
-per fit), `tuning/`, `runs/` and `saving/`.
+per fit), `tuning/`, `runs/` and `saving/`. Many methods are functions of those modules bound
+here (`load_run = resume.load_run`): each takes the session first and uses only its public
+members, so a tool reads like a user's cell.
 """
 
 import dataclasses
 import threading
 import warnings
-from pathlib import Path
 
 import keras
 import traitlets
@@ -23,26 +24,23 @@ from .models import predict as predicting
 from .models.backbone import load_backbone
 from .models.freezing import FreezePlan, apply_plan, exact_plan, layer_table, parameter_counts, plan_from_model, \
     plan_to, select
-from .models.head import HeadSpec, classifier_for
+from .models.head import HeadSpec, classifier_for, model_for_data
 from .models.reset import StartingPoint
 from .models.task import CLASSIFICATION, TASKS, task_named
 from .models.task import head_mismatch as head_mismatch_of
 from .models.user_models import preprocessing_module
-from .runs.config import restored_data_warning
-from .runs import export, store
-from .runs.resume import restore
-from .runs.store import RunStore, default_store
-from .saving import model_files
-from .training import distribute, jobs, layer_rates, signals
+from .runs import export, resume, store
+from .runs.store import DEFAULT
+from .saving import deploy, model_files
+from .training import disk_cache, distribute, jobs, optimizers, signals
 from .training.cache import FeatureCache
-from .training.fit import Fit, compile_model
-from .training.optimizers import OptimizerSpec, changed_spec
+from .training.fit import Fit, check_ready, compile_model
+from .training.optimizers import OptimizerSpec
 from .tuning import lr_find, suggest, sweep, unfreezing
 from .tuning import rates as discriminative
 from .validation import WholeNumber, whole_number
 
 ALL = slice(None)
-DEFAULT = object()  # runs_dir: tune_runs/ in the working directory (see runs.store.default_runs_dir)
 
 
 class Session(traitlets.HasTraits):
@@ -58,7 +56,8 @@ class Session(traitlets.HasTraits):
     runs_dir: where every fit is written (config, metrics, weights; see `runs.store`), by default
     `tune_runs/` in the working directory; None keeps runs in memory only. strategy: a
     `tf.distribute.Strategy` to build and train under (see `set_strategy`). tensorboard: also
-    write TensorBoard event files into each run's folder.
+    write TensorBoard event files into each run's folder. feature_cache_dir: where frozen-prefix
+    features are kept across kernels (see `training/disk_cache.py`; None: in memory only).
     """
 
     model = traitlets.Any(None, allow_none=True, help="The FineTuneModel (None until a model and a class count are known).")
@@ -79,18 +78,19 @@ class Session(traitlets.HasTraits):
     freeze_sweep = traitlets.Any(None, allow_none=True, help="The latest SweepResult, growing point by point.")
     freeze_suggestion = traitlets.Any(None, allow_none=True, help="The latest FreezeSuggestion, until dismissed (None).")
 
-    def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False, **kwargs):
-        run_store = default_store() if runs_dir is DEFAULT else RunStore(runs_dir)
+    def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False,
+                 feature_cache_dir=disk_cache.FROM_ENVIRONMENT, **kwargs):
+        run_store = store.store_for(runs_dir)
         super().__init__(**kwargs)
         self.backbone = None
         self.strategy = None
         self.tensorboard = bool(tensorboard)
         self._keep_head = False  # a user model keeps its own head until set_head()
-        self._start = None  # what reset() returns to (models.reset.StartingPoint)
+        self.starting_point = None  # what reset() returns to (a models.reset.StartingPoint)
         self._stop_requested = threading.Event()  # the latest fit's
         self._encoded = {}
         self._restored = None  # the run load_run restored, until the model changes
-        self._feature_cache = FeatureCache()  # the frozen prefix's outputs, keyed by plan, model and data
+        self._feature_cache = FeatureCache(folder=feature_cache_dir)  # the frozen prefix's outputs, keyed by plan, model and data
         self._lock = threading.RLock()
         self._runs = run_store
         self.runs = run_store.records()
@@ -112,7 +112,7 @@ class Session(traitlets.HasTraits):
         (pytorch_model.bin): it can run code, so only for files you trust (it warns).
         progress(done_bytes, total_bytes) follows a hub download (the model panel's bar).
         """
-        self._check_idle()
+        self.check_idle()
         declared = preprocessing_module(preprocessing) if preprocessing != "auto" else None
         if isinstance(source, keras.Model):
             source = distribute.in_scope(source, self.strategy)
@@ -122,21 +122,24 @@ class Session(traitlets.HasTraits):
             model_files.restore(backbone, source, sequence_length, declared if preprocessing != "auto" else "auto")
             keep_head = backbone.kind == "model" and head is None
             head = head or self.head
-            encoded = encode_split(backbone, self.train_data, self.validation_data)
             model = classifier_for(backbone, head, keep_head, self.train_data)
         plan = plan_from_model(model if model is not None else backbone.model)
         with self.hold_trait_notifications():
-            self._install(backbone, StartingPoint.of(backbone), encoded, keep_head, head, model, plan)
+            self.adopt(backbone, model, plan, head=head, keep_head=keep_head)
         return self
 
-    def _install(self, backbone, start, encoded, keep_head, head, model, plan):
-        """Hold a newly loaded (or restored) backbone and its model; `start` is what reset() returns to."""
-        self.backbone, self._start, self._encoded, self._keep_head, self.head = backbone, start, encoded, keep_head, head
+    def adopt(self, backbone, model, plan, *, head, keep_head, restored=None):
+        """Hold a loaded backbone and its model (what load_model and `runs.resume.load_run` end
+        with): reset() returns to the weights they hold now. `restored`: the stored run they are."""
+        encoded = encode_split(backbone, self.train_data, self.validation_data)
+        self.backbone, self.starting_point, self._encoded = backbone, StartingPoint.of(backbone), encoded
+        self._keep_head, self.head = keep_head, head
         self._set_model(model, plan)
+        self._restored = restored
 
     def set_head(self, num_classes=None, dropout=None, activation=None, pooling=None):
         """Replace the head: class count (None: from the data), dropout, activation, pooling."""
-        self._check_idle()
+        self.check_idle()
         self._require_backbone()
         current = self.head
         head = HeadSpec(
@@ -154,7 +157,7 @@ class Session(traitlets.HasTraits):
 
     def _set_model(self, model, plan):
         if model is not None:
-            self._start = self._start.with_head(model, self.backbone)
+            self.starting_point = self.starting_point.with_head(model, self.backbone)
         self._restored = None  # a new model no longer holds a stored run's weights
         self.model = model
         graph = model if model is not None else self.backbone.model
@@ -167,8 +170,6 @@ class Session(traitlets.HasTraits):
         """The current plan carried over to a rebuilt model: same names, new head trainable."""
         names = {layer.name for layer in model.layers}
         return FreezePlan(self.plan.frozen & names)
-
-    starting_point = property(lambda self: self._start, doc="What reset() returns to (models.reset.StartingPoint).")
 
     @property
     def keeps_own_head(self):
@@ -207,10 +208,10 @@ class Session(traitlets.HasTraits):
         return [self.layers[i].name for i in select(self.layers, selector)]
 
     def _change_plan(self, plan):
-        self._check_idle()
+        self.check_idle()
         if plan == self.plan:
             return self
-        apply_plan(self._graph(), plan)
+        apply_plan(self.graph, plan)
         with self.hold_trait_notifications():
             self.plan = plan
             self.layers = tuple(dataclasses.replace(row, frozen=row.name in plan.frozen) for row in self.layers)
@@ -222,61 +223,21 @@ class Session(traitlets.HasTraits):
         don't, and the LoRA adapters among the trainable ones."""
         return parameter_counts(self.layers)
 
-    # ---- LoRA --------------------------------------------------------------------------------
+    # ---- LoRA (models/lora.py) -----------------------------------------------------------------
 
-    def add_lora(self, selector, rank=8, alpha=None):
-        """Add low-rank adapters: they train, the weights they adapt stay put (see models/lora.py).
-
-        `selector` picks top-level layers as `freeze` does (a block adapts its query and value
-        projections, KerasHub's choice), or sublayers by a path with "/" ("transformer_layer_5/
-        self_attention_layer/key", "*/query"). alpha=None means alpha = rank (a scale of 1).
-        """
-        self._check_idle()
-        graph = self._graph()
-        added = lora_module.add(graph, self.layers, selector, rank, alpha)
-        if added:
-            self._start = self._start.with_adapters(lora_module.adapter_values(graph, added))
-            self._adapters_changed(graph)
-        return self
-
-    def remove_lora(self, selector=ALL, *, merge=False):
-        """Drop the adapters `selector` picks (all of a picked block's), and what they learned;
-        merge=True folds what they learned into the adapted weights first."""
-        self._check_idle()
-        graph = self._graph()
-        if lora_module.remove(graph, self.layers, selector, merge):
-            self._adapters_changed(graph)
-        return self
+    add_lora = lora_module.add_lora
+    remove_lora = lora_module.remove_lora
+    lora_targets = property(lora_module.lora_targets)
 
     @property
-    def lora_targets(self):
-        """The layers and sublayers LoRA can adapt (`models.lora.Target`s), in model order."""
-        return lora_module.targets(self._graph()) if self.layers else ()
-
-    def _adapters_changed(self, graph):
-        self._feature_cache.clear()  # where the frozen prefix ends moves with the adapters
-        with self.hold_trait_notifications():
-            self.lora = lora_module.plan_of(graph)
-            self.layers = layer_table(graph, self.plan)
-
-    def _graph(self):
+    def graph(self):
+        """The Keras model the freeze plan and LoRA apply to: the model, or before a head the loaded one."""
         self._require_backbone()
         return self.model if self.model is not None else self.backbone.model
 
     # ---- optimizer ---------------------------------------------------------------------------
 
-    def set_optimizer(self, spec=None, **changes):
-        """Replace the optimizer spec, or change some of its fields: set_optimizer(learning_rate=3e-4).
-
-        Refused during a fit: its optimizer is built when it starts, so a change would silently
-        wait for the next run. Options the chosen optimizer ignores (momentum with Adam) are refused.
-        """
-        if self.training:
-            raise StateError("A fit is running, and its optimizer was built when it started: a change now would "
-                             "only apply to the next run. Stop the fit (session.stop()) or wait for it, then change it.")
-        self.optimizer = changed_spec(self.optimizer, spec, changes)
-        return self
-
+    set_optimizer = optimizers.set_optimizer
     set_rates = discriminative.set_rates
 
     # ---- data --------------------------------------------------------------------------------
@@ -293,7 +254,7 @@ class Session(traitlets.HasTraits):
         task="regression" makes numeric labels targets (a linear head, the MSE loss); "auto" does
         so for numbers with fractions, and reads whole numbers and strings as classes.
         """
-        self._check_idle()
+        self.check_idle()
         if batch_size is not None:
             batch_size = whole_number("batch_size", batch_size)
         head_classes = None if self._keep_head else self.head.num_classes
@@ -302,10 +263,8 @@ class Session(traitlets.HasTraits):
                                      dropna=dropna, task=task,
                                      num_classes=TASKS.get(task, CLASSIFICATION).classes_given(head_classes))
         encoded = encode_split(self.backbone, train, held)
-        model = self.model
-        if self.backbone is not None and (model is None or self._width_follows(train)):
-            with self._scope():
-                model = classifier_for(self.backbone, self.head, self._keep_head, train)
+        with self._scope():
+            model = model_for_data(self.backbone, self.head, self._keep_head, self.model, train)
         mismatch = head_mismatch_of(model, train)
         if mismatch:
             warnings.warn(mismatch, TuneWidgetsWarning, stacklevel=2)
@@ -317,7 +276,7 @@ class Session(traitlets.HasTraits):
                                   "text_column": text_column, "label_column": label_column}
             if model is not self.model:
                 self._set_model(model, self._plan_for(model) if self.model is not None else self.plan)
-        self._check_restored_data()
+        resume.warn_if_data_differs(self)
         return self
 
     def set_batch_size(self, batch_size):
@@ -346,13 +305,6 @@ class Session(traitlets.HasTraits):
     def feature_cache(self):
         """The frozen prefix's outputs on this data (see `training/cache.py`)."""
         return self._feature_cache
-
-    def _width_follows(self, train):
-        """Whether new data changes the head's width: a head whose width follows the data,
-        and data that needs another one."""
-        if self._keep_head or not task_named(train.task).follows_data(self.head):
-            return False
-        return self.model.output.shape[-1] != task_named(train.task).outputs(train.class_names)
 
     @property
     def head_mismatch(self):
@@ -389,18 +341,7 @@ class Session(traitlets.HasTraits):
             self._stop_requested = fit.stop_requested
         return jobs.run(fit.run, background, "fit")
 
-    def check_ready(self, batch_size=None):
-        """Raise the error that would stop a fit now (busy, no model or data, a head that does
-        not fit the data, a bad batch size); return the batch size a fit would use."""
-        batch_size = self.batch_size if batch_size is None else whole_number("batch_size", batch_size)
-        self._check_idle()
-        self.require_model()
-        if self.train_data is None:
-            raise StateError("There is no training data: call set_data(...) first.")
-        if self.head_mismatch:
-            raise StateError(self.head_mismatch)
-        layer_rates.check(self.layers, self.optimizer.layer_rates)
-        return batch_size
+    check_ready = check_ready
 
     def stop(self):
         """Ask the running fit to stop after its current batch; the weights are kept."""
@@ -432,56 +373,21 @@ class Session(traitlets.HasTraits):
         continues from it; None otherwise."""
         return self._restored.origin if self._restored is not None else None
 
-    def load_run(self, run, weights="last"):
-        """Restore a stored run (its id, RunRecord or folder): the model, head, freeze plan and
-        optimizer spec from its config.json, then its "last" or "best" weights. The next fit
-        continues from them. The data is not stored: when the session's data differs from the
-        run's, a warning says how."""
-        self._check_idle()
-        with self._scope():
-            restored = restore(self._runs.open(run), weights, backbone=self.backbone, model=self.model,
-                               head=self.head, keep_head=self._keep_head)
-        encoded = encode_split(restored.backbone, self.train_data, self.validation_data)
-        with self.hold_trait_notifications():
-            self._install(restored.backbone, StartingPoint.of(restored.backbone), encoded, restored.keep_head,
-                          restored.head, restored.model, restored.plan)  # reset() returns to the run's weights
-            self.optimizer, self._restored = restored.optimizer, restored
-        self._check_restored_data()
-        return self
+    @property
+    def restored_run(self):
+        """The `runs.resume.Restored` run that `load_run` put in the session, until the model
+        changes or a fit continues from it; None otherwise."""
+        return self._restored
 
-    @classmethod
-    def resume(cls, run_dir, *, weights="last", data=None, runs_dir=DEFAULT, **session_options):
-        """A new session holding the run in `run_dir` (see `load_run`), its runs_dir the folder
-        around it. With `data`, the data is set as the run held out its validation split."""
-        run_dir = Path(run_dir).expanduser()
-        session = cls(runs_dir=run_dir.parent if runs_dir is DEFAULT else runs_dir, **session_options)
-        session.load_run(run_dir, weights)
-        if data is not None:
-            split = session._restored.config["data"]["split"] or {}
-            session.set_data(data, batch_size=session._restored.config["batch_size"], **split)
-        return session
-
+    load_run = resume.load_run
+    resume = classmethod(resume.resume)
     delete_run = store.delete_run
     export_script = export.export_script
 
-    def set_strategy(self, strategy):
-        """Train under a `tf.distribute.Strategy` (None: the default device). The model, head
-        and optimizer are built under its scope (a keras.Model given to load_model is copied
-        into it), so set it before `load_model`; `batch_size` is then the global batch, split
-        evenly across the replicas."""
-        self._check_idle()
-        distribute.check_strategy(strategy, self.backbone is not None and strategy is not self.strategy)
-        self.strategy = strategy
-        return self
+    set_strategy = distribute.set_strategy
 
     def _scope(self):
         return distribute.scope(self.strategy)
-
-    def _check_restored_data(self):
-        """Warn when the data differs from the data of the run load_run restored."""
-        warning = restored_data_warning(self._restored, self.train_data, self.validation_data, self.data_split)
-        if warning:
-            warnings.warn(warning, TuneWidgetsWarning, stacklevel=3)
 
     # ---- evaluation and prediction (models/predict.py) ---------------------------------------
 
@@ -509,9 +415,9 @@ class Session(traitlets.HasTraits):
         Cleared: the evaluation, which described weights that are gone. To go back to a user
         model's own head after set_head, load it again.
         """
-        self._check_idle()
+        self.check_idle()
         self._require_backbone()
-        self._start.restore(self.backbone, self.model)  # the feature cache sees weight changes itself
+        self.starting_point.restore(self.backbone, self.model)  # the feature cache sees weight changes itself
         self.evaluation = None
         return self
 
@@ -521,9 +427,12 @@ class Session(traitlets.HasTraits):
         self.require_model()
         return model_files.save(self, path)
 
+    export_model = deploy.export_model
+
     # ---- helpers -----------------------------------------------------------------------------
 
-    def _check_idle(self):
+    def check_idle(self):
+        """Raise the StateError that stops a change while a fit runs."""
         if self.training:
             raise StateError("A fit is running: stop it (session.stop()) or wait for it before changing the session.")
 

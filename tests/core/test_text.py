@@ -21,6 +21,19 @@ def test_padded_arrays_match_the_hugging_face_tokenizer(minilm):
     assert arrays["segment_ids"].shape == (5, 24) and not arrays["segment_ids"].any()
 
 
+def test_the_wordpiece_file_gives_the_hugging_face_ids_at_every_length(minilm):
+    """The shipped MiniLM runs through `tokenizers` alone (transformers' import costs most of a
+    model load); its ids must be transformers' own, truncation included."""
+    import tune_widgets as tw
+
+    texts = [*TEXTS, *tw.load_tweets(n=300, seed=3).examples]
+    for length in (8, 24, 64):
+        tokenizer = Tokenizer.from_folder(minilm, sequence_length=length)
+        reference = tokenizer.hf(texts, truncation=True, max_length=length)["input_ids"]
+        assert tokenizer.token_ids(texts) == reference
+        assert tokenizer.pad_id == tokenizer.hf.pad_token_id
+
+
 def test_keras_hub_tokenizer_gives_identical_ids_with_strip_accents(minilm):
     tokenizer = Tokenizer.from_folder(minilm, sequence_length=64)
     hub = keras_hub.tokenizers.WordPieceTokenizer(

@@ -108,6 +108,7 @@ class JupyterServer:
             IPYTHONDIR=str(dirs["ipython"]),
             JUPYTER_PREFER_ENV_PATH="1",
             TUNE_WIDGETS_QUICK="1",
+            TUNE_WIDGETS_FEATURE_CACHE=str(self.workdir / "features"),  # the kernels' own, never ~/.cache
             PYTHONUNBUFFERED="1",
         )
         cls = self.app_class

@@ -12,7 +12,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from jupyter_e2e import notebook_file, shared_notebook
+from jupyter_e2e import VIEWPORT, notebook_file, save_screenshot, shared_notebook
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,9 @@ MAP = f"{DASH} .tw-lm"
 
 @pytest.fixture(scope="module")
 def lab_dashboard(browser, lab_server, jupyter_root):
+    started = time.monotonic()
     notebook, opened = shared_notebook(browser, lab_server, notebook_file(jupyter_root, NOTEBOOK))
+    notebook.ready_seconds = time.monotonic() - started  # opened and Run All done
     yield notebook
     notebook.close()
     opened.close()
@@ -73,6 +75,50 @@ def test_run_all_shows_every_layer_and_panel(dash, record):
         expect(page.locator(f"{DASH} .{panel} .tw-error")).to_have_text("")
     # The notebook froze the encoder: the map shows it.
     expect_page_and_kernel_agree(dash)
+
+
+@pytest.mark.parametrize("width, height", [(1366, 768), (1920, 1080)])
+def test_the_dashboard_fits_a_laptop_screen(dash, width, height):
+    """The layer map stands beside the training panel, the data sample is folded away, and the
+    flow model → data → layers → Train reads top to bottom; a screenshot of each size is kept
+    in artifacts/e2e/ for a person to look at."""
+    page = dash.page
+    page.set_viewport_size({"width": width, "height": height})
+    try:
+        expect(page.locator(f"{DASH} .tw-data-sample")).to_be_hidden()
+        page.locator(f"{DASH} .tw-setup-row").scroll_into_view_if_needed()
+        save_screenshot(f"dashboard-{width}x{height}-top", page)
+        page.locator(f"{DASH} .tw-train-row").scroll_into_view_if_needed()
+        save_screenshot(f"dashboard-{width}x{height}-training", page)
+        box = lambda selector: page.locator(f"{DASH} {selector}").first.bounding_box()  # noqa: E731
+        layers, training = box(".tw-layers-column"), box(".tw-training-panel")
+        assert layers["x"] + layers["width"] <= training["x"]  # side by side, the map on the left
+        assert layers["y"] < training["y"] + training["height"] and training["y"] < layers["y"] + layers["height"]
+        model, data, train = box(".tw-model-panel"), box(".tw-data-panel"), box(".tw-train")
+        assert model["y"] <= data["y"] + 1 and data["y"] < train["y"]
+    finally:
+        page.set_viewport_size(VIEWPORT)
+
+
+def test_the_first_minute_is_timed_from_open_to_evaluated(dash, record):
+    """The workshop walk: open, Run All, Train (the notebook's epochs), Evaluate. Reported, not
+    asserted: it measures the machine as much as the toolkit."""
+    page = dash.page
+    panel, evaluation = f"{DASH} .tw-training-panel", f"{DASH} .tw-evaluation-panel"
+    runs_before = dash.python("len(session.runs)")
+    clicked = time.monotonic()
+    page.locator(f"{panel} .tw-train").click()
+    _until(lambda: dash.python("[session.training, len(session.runs), session.runs[-1].status if session.runs else '']"),
+           lambda answer: not answer[0] and answer[1] > runs_before, 300, "the fit to end")
+    trained = time.monotonic() - clicked
+    expect(page.locator(f"{panel} .tw-train")).to_be_enabled()
+    page.locator(f"{evaluation} .tw-evaluate").click()
+    expect(page.locator(f"{evaluation} .tw-confusion")).to_be_visible(timeout=60000)
+    walk = time.monotonic() - clicked
+    assert dash.python("session.runs[-1].status") == "completed"
+    record("first minute: open + Run All seconds", round(dash.ready_seconds, 1))
+    record("first minute: Train click -> idle seconds", round(trained, 1))
+    record("first minute: open -> evaluated seconds", round(dash.ready_seconds + walk, 1))
 
 
 def test_click_and_shift_click_change_rows_and_the_session(dash):

@@ -101,8 +101,19 @@ def test_user_strings_enter_the_script_only_as_literals(file_session, tmp_path):
                    for node in ast.walk(tree))
 
 
+def test_a_run_of_an_in_memory_model_exports_a_script_that_loads_the_model_its_folder_kept(cnn_session, tmp_path):
+    cnn_session.freeze_to("conv1_relu")
+    run = cnn_session.fit(epochs=1, seed=0)
+    exported = runpy.run_path(str(cnn_session.export_script(tmp_path / "train.py", run=run)), run_name="exported")
+    assert exported["SOURCE"] == str(cnn_session.run_store.folders[run.run_id].absolute() / "model.keras")
+    model = exported["build_model"]()
+    assert [layer.name for layer in model.layers] == [layer.name for layer in cnn_session.model.layers]
+    assert describe.signature(model) == describe.signature(cnn_session.model)
+    assert set(exported["FROZEN"]) == cnn_session.plan.frozen
+
+
 def test_an_in_memory_model_cannot_be_exported_and_the_message_says_what_to_do(cnn_session, tmp_path):
-    with pytest.raises(tw.StateError, match=r"in-memory keras.Model.*model.save\('base.keras'\)"):
+    with pytest.raises(tw.StateError, match=r"in-memory keras.Model.*model.save\('base.keras'\).*or export a run of it"):
         cnn_session.export_script(tmp_path / "train.py")
     with pytest.raises(tw.ConfigError, match="Export to a .py file"):
         tw.Session(runs_dir=None).load_model(tw.load_digits and "MobileNetV2", input_shape=(32, 32, 3), weights=None) \

@@ -95,9 +95,9 @@ def test_slow_saves_are_spaced_out_and_a_best_epoch_between_them_is_kept(file_se
     monkeypatch.setattr(writer, "SAVE_TIME_SHARE", 1e-9)  # as if saving took forever: only the fit's end saves
     real_save, saves = writer.save_weights, []
 
-    def spy(model, path, marks, also=None):
+    def spy(model, path, marks, also=None, values=None):
         saves.append((path.name, marks["epochs"], also is not None))
-        return real_save(model, path, marks, also)
+        return real_save(model, path, marks, also, values)
 
     monkeypatch.setattr(writer, "save_weights", spy)
     snapshots = Snapshots(file_session)
@@ -283,3 +283,31 @@ def test_lora_and_regression_runs_are_restored_and_train_on(cnn_file, digits, ru
     again = tw.Session(runs_dir=runs_dir).load_run(run.run_id)
     assert again.model.output.shape[-1] == 1 and run.config["class_names"] is None
     assert WeightSnapshot.of(regression.model).equals(again.model)
+
+
+def test_the_final_save_comes_after_the_session_is_idle_and_writes_the_weights_as_they_ended(file_session, runs_dir,
+                                                                                              monkeypatch):
+    """A Stop click reaches an idle session without waiting for the weights file; the status
+    says "saving" until it is on disk, and a reset meanwhile does not leak into the file."""
+    import threading
+
+    from tune_widgets.runs import writer
+
+    monkeypatch.setattr(writer, "CHEAP_SAVE", 0.0)
+    monkeypatch.setattr(writer, "SAVE_TIME_SHARE", 1e-9)  # only the fit's end saves
+    idle, real_save, seen = threading.Event(), writer.save_weights, []
+
+    def slow_save(model, path, marks, also=None, values=None):
+        assert idle.wait(30)  # the session went idle before this write
+        seen.append((file_session.training, strict((path.parent / "status.json").read_text())["weights"]))
+        file_session.reset()  # the model changes while its weights are written
+        return real_save(model, path, marks, also, values)
+
+    monkeypatch.setattr(writer, "save_weights", slow_save)
+    file_session.observe(lambda change: idle.set() if not change["new"] else None, names=["training"])
+    ended = Snapshots(file_session)
+    run = file_session.fit(epochs=2, seed=0, callbacks=[ended], background=True).result(60)
+    assert seen == [(False, "saving")]
+    assert run.weights == "saved" and strict((only_folder(runs_dir) / "status.json").read_text())["weights"] == "saved"
+    restored = tw.Session(runs_dir=runs_dir).load_run(run.run_id)
+    assert ended.epochs[-1].equals(restored.model) and not ended.epochs[-1].equals(file_session.model)

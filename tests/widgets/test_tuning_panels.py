@@ -4,7 +4,6 @@ import time
 
 import pytest
 
-import tune_widgets as tw
 from tune_widgets.tuning.lr_find import LRFinderResult
 from tune_widgets.widgets import LayerMap, OptimizerPanel, TuningPanel
 from tune_widgets.widgets.tuning_charts import lr_finder_chart

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import readers
 from ..errors import DataError
-from ..validation import label_names, screen_rows
+from ..validation import label_names, screen_rows, whole_number
 
 TEXT_COLUMNS = ("text", "sentence", "review", "tweet", "content")
 LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment", "y")
@@ -76,6 +76,11 @@ def labelled(data, labels=None, *, text_column=None, label_column=None, class_na
         if task != "auto" and task != data.task:
             raise DataError(f"This LabelledData holds {data.task} labels, not {task}: build it from "
                             f"examples and labels with task={task!r}.")
+        if labels is not None:
+            raise DataError("A LabelledData carries its own labels: pass it alone, or pass its examples with labels=...")
+        if class_names is not None and tuple(class_names) != tuple(data.class_names or ()):
+            raise DataError(f"This LabelledData's classes are {list(data.class_names or ())}, not {list(class_names)}: "
+                            f"build it with those class names (labelled(examples, labels, class_names=...)).")
         return data
     if isinstance(data, (str, os.PathLike)) and Path(data).suffix.lower() == ".csv":
         data = readers.read_csv(data)
@@ -262,7 +267,7 @@ def split(data, validation=0.2, seed=0):
     in training. Regression targets are split at random."""
     if not 0 < validation < 1:
         raise DataError(f"validation must be a fraction between 0 and 1, got {validation!r}.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(None if seed is None else whole_number("seed", seed, minimum=0, error=DataError))
     if data.class_names is None:  # regression targets: no classes to stratify by
         order = rng.permutation(len(data))
         n_held = min(max(int(round(len(data) * validation)), 1), len(data) - 1)

@@ -202,6 +202,18 @@ def classifier_for(backbone, head, keep_head, data, force=False):
     return None if width is None else build_classifier(backbone, head, width, task, data)
 
 
+def model_for_data(backbone, head, keep_head, model, data):
+    """The model a session holds once `data` is set: `model` itself, unless there is none yet or
+    its head's width follows the data and the data needs another one."""
+    if backbone is None:
+        return model
+    if model is not None:
+        task = task_named(data.task)
+        if keep_head or not task.follows_data(head) or model.output.shape[-1] == task.outputs(data.class_names):
+            return model
+    return classifier_for(backbone, head, keep_head, data)
+
+
 def _single(tensors):
     return tensors[0] if len(tensors) == 1 else tensors
 

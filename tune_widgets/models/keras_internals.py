@@ -157,3 +157,25 @@ def initial_epoch(model):
 def set_initial_epoch(model, epoch):
     """Where `model.fit` starts: BackupAndRestore's resume point, kept by Keras on the model."""
     model._initial_epoch = epoch
+
+
+# Weights files written after the fact.
+
+def save_weights_as_of(model, values, path):
+    """`model.save_weights(path)`, but each variable saved with its value in `values` ({variable
+    path: array}, taken earlier) where there is one: the file says what the model held then,
+    while the model trains again or changes meanwhile. A LoRA-adapted kernel, which Keras saves
+    merged and computes as it saves, is the one value read now."""
+    from keras.src.saving import saving_lib
+
+    class AsOf(saving_lib.H5IOStore):  # _save_state takes only Keras' own store types
+        def __setitem__(self, key, value):
+            if isinstance(value, keras.Variable) and value.path in values:
+                value = values[value.path]
+            super().__setitem__(key, value)
+
+    store = AsOf(path, mode="w")
+    try:
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    finally:
+        store.close()

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError, LayerSelectionError, did_you_mean
 from . import keras_internals
-from .freezing import hold_lora_flags, lora_weights, select
+from .freezing import hold_lora_flags, layer_table, lora_weights, select
 
 ELIGIBLE = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding)
 PREFERRED = ("query_dense", "value_dense", "query", "value")  # KerasHub's Backbone.default_lora_layer_names()
@@ -249,3 +249,43 @@ def _layer(model, path):
 
 def _size(variable):
     return int(np.prod(variable.shape))
+
+
+# ---- the session's operations: Session.add_lora, remove_lora and lora_targets are these -------
+
+def add_lora(session, selector, rank=8, alpha=None):
+    """Add low-rank adapters: they train, the weights they adapt stay put.
+
+    `selector` picks top-level layers as `freeze` does (a block adapts its query and value
+    projections, KerasHub's choice), or sublayers by a path with "/" ("transformer_layer_5/
+    self_attention_layer/key", "*/query"). alpha=None means alpha = rank (a scale of 1).
+    """
+    session.check_idle()
+    graph = session.graph
+    added = add(graph, session.layers, selector, rank, alpha)
+    if added:
+        session.starting_point = session.starting_point.with_adapters(adapter_values(graph, added))
+        _adapters_changed(session, graph)
+    return session
+
+
+def remove_lora(session, selector=slice(None), *, merge=False):
+    """Drop the adapters `selector` picks (all of a picked block's), and what they learned;
+    merge=True folds what they learned into the adapted weights first."""
+    session.check_idle()
+    graph = session.graph
+    if remove(graph, session.layers, selector, merge):
+        _adapters_changed(session, graph)
+    return session
+
+
+def lora_targets(session):
+    """The layers and sublayers LoRA can adapt (`Target`s), in model order."""
+    return targets(session.graph) if session.layers else ()
+
+
+def _adapters_changed(session, graph):
+    session.feature_cache.clear()  # where the frozen prefix ends moves with the adapters
+    with session.hold_trait_notifications():
+        session.lora = plan_of(graph)
+        session.layers = layer_table(graph, session.plan)

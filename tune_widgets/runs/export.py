@@ -23,6 +23,7 @@ from ..models.backbone import IN_MEMORY
 from ..models.task import task_named
 from ..training.optimizers import Schedule
 from ..training.layer_rates import LayerRates
+from . import architecture
 from .config import run_config
 from .record import RunRecord
 
@@ -66,7 +67,8 @@ def script(config, data=None, run_id=None):
     if config["model"] == IN_MEMORY:
         raise StateError(
             "This run's model was given as an in-memory keras.Model, which a script cannot rebuild: "
-            "save it (model.save('base.keras')), load_model('base.keras'), fit, then export."
+            "save it (model.save('base.keras')), load_model('base.keras'), fit, then export; or export "
+            "a run of it from a runs_dir, whose folder keeps the model."
         )
     kind = "text" if spec.get("tokenizer") else (config.get("data") or {}).get("kind", "array")
     source = "file" if spec["kind"] == "model" else spec["kind"]
@@ -477,6 +479,16 @@ def export_script(session, path, run=None, *, data=None, epochs=None):
     run_id = run.run_id if isinstance(run, RunRecord) else run
     record = next((r for r in session.runs if r.run_id == run_id), None)
     if record is not None:
-        return write_script(path, record.config, data=data, run_id=run_id)
+        config = with_kept_architecture(record.config, session.run_store.folders.get(run_id))
+        return write_script(path, config, data=data, run_id=run_id)
     stored = session.run_store.open(run)
-    return write_script(path, stored.config, data=data, run_id=stored.run_id)
+    return write_script(path, with_kept_architecture(stored.config, stored.folder), data=data, run_id=stored.run_id)
+
+
+def with_kept_architecture(config, folder):
+    """A run of an in-memory keras.Model names no source a script could rebuild, but its folder
+    keeps the model as a .keras file (see `architecture`): the config with that file as its source."""
+    kept = folder / architecture.FILE if folder is not None else None
+    if config["model"] != IN_MEMORY or kept is None or not kept.is_file():
+        return config
+    return {**config, "model": str(kept.absolute())}

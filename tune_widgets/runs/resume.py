@@ -2,21 +2,24 @@
 then its weights. Everything is built and checked before the session is touched."""
 
 import dataclasses
+import warnings
+from pathlib import Path
 
 import keras
 
 from ..saving import model_files as saving
-from ..errors import ConfigError, ModelSourceError, RunError
+from ..errors import ConfigError, ModelSourceError, RunError, TuneWidgetsWarning
 from ..models.freezing import FreezePlan, layer_table
 from ..models.backbone import IN_MEMORY, load_backbone
 from ..models.head import HeadSpec, build_classifier
 from ..models.task import task_named
+from ..training import distribute
 from ..training.optimizers import OptimizerSpec
 from ..models.snapshot import WeightSnapshot
 from ..models import keras_internals, lora
 from . import architecture
-from .config import signature
-from .store import weights_marks
+from .config import restored_data_warning, signature
+from .store import DEFAULT, weights_marks
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -125,3 +128,42 @@ def _fresh_adapters(model):
     for layer in keras_internals.sublayers(model, include_self=False):
         if getattr(layer, "lora_enabled", False):
             layer.lora_kernel_a.assign(keras.initializers.HeUniform()(layer.lora_kernel_a.shape))
+
+
+# ---- the session's operations: Session.load_run and Session.resume are these -----------------
+
+def load_run(session, run, weights="last"):
+    """Restore a stored run (its id, RunRecord or folder): the model, head, freeze plan and
+    optimizer spec from its config.json, then its "last" or "best" weights. The next fit
+    continues from them. The data is not stored: when the session's data differs from the
+    run's, a warning says how."""
+    session.check_idle()
+    with distribute.scope(session.strategy):
+        restored = restore(session.run_store.open(run), weights, backbone=session.backbone, model=session.model,
+                           head=session.head, keep_head=session.keeps_own_head)
+    with session.hold_trait_notifications():
+        session.adopt(restored.backbone, restored.model, restored.plan, head=restored.head,
+                      keep_head=restored.keep_head, restored=restored)  # reset() returns to the run's weights
+        session.optimizer = restored.optimizer
+    warn_if_data_differs(session, stacklevel=3)
+    return session
+
+
+def resume(cls, run_dir, *, weights="last", data=None, runs_dir=DEFAULT, **session_options):
+    """A new session holding the run in `run_dir` (see `load_run`), its runs_dir the folder
+    around it. With `data`, the data is set as the run held out its validation split."""
+    run_dir = Path(run_dir).expanduser()
+    session = cls(runs_dir=run_dir.parent if runs_dir is DEFAULT else runs_dir, **session_options)
+    session.load_run(run_dir, weights)
+    if data is not None:
+        config = session.restored_run.config
+        session.set_data(data, batch_size=config["batch_size"], **(config["data"]["split"] or {}))
+    return session
+
+
+def warn_if_data_differs(session, stacklevel=2):
+    """Warn when the session's data differs from the data of the run load_run restored."""
+    warning = restored_data_warning(session.restored_run, session.train_data, session.validation_data,
+                                    session.data_split)
+    if warning:
+        warnings.warn(warning, TuneWidgetsWarning, stacklevel=stacklevel + 1)

@@ -54,6 +54,14 @@ def default_runs_dir():
     return Path(os.environ.get(RUNS_DIR_VARIABLE) or "tune_runs").absolute()
 
 
+DEFAULT = object()  # a runs_dir not given: default_runs_dir(), as None means "in memory only"
+
+
+def store_for(runs_dir=DEFAULT):
+    """The RunStore a session writes to: `default_store()` unless a runs_dir (or None) is given."""
+    return default_store() if runs_dir is DEFAULT else RunStore(runs_dir)
+
+
 def default_store():
     """The store of `default_runs_dir()`; where that cannot be written (a read-only folder),
     runs stay in memory with a warning rather than the session failing to start."""
@@ -72,6 +80,7 @@ class RunStore:
     def __init__(self, root):
         self.root = None if root is None else Path(root).expanduser().absolute()
         self.folders = {}  # run_id -> folder, for the runs this store has seen
+        self.writers = {}  # run_id -> the RunWriter of a run being trained, until finish()
         if self.root is not None:
             _check_writable(self.root)
 
@@ -121,7 +130,9 @@ class RunStore:
         if run.run_id not in self.folders:
             return []
         keep_weights = run.config.get("purpose") not in WEIGHTLESS
-        return [RunWriter(self.folders[run.run_id], model, tensorboard=tensorboard, keep_weights=keep_weights)]
+        self.writers[run.run_id] = RunWriter(self.folders[run.run_id], model, tensorboard=tensorboard,
+                                             keep_weights=keep_weights)
+        return [self.writers[run.run_id]]
 
     def end(self, run):
         """Write the run's final status. Never raises: the fit's own outcome comes first."""
@@ -133,6 +144,18 @@ class RunStore:
         except OSError as error:
             warnings.warn(f"Could not write the final status of run {run.run_id} to {folder}: {error}",
                           TuneWidgetsWarning, stacklevel=2)
+
+    def finish(self, run):
+        """The run's final weight save, once the session is idle (see RunWriter). Never raises:
+        a write that fails warns, and the status keeps saying "saving" with the older weights."""
+        writer = self.writers.pop(run.run_id, None)
+        if writer is None:
+            return
+        try:
+            writer.finish()
+        except RunError as error:
+            warnings.warn(f"The final weights of run {run.run_id} were not saved: {error}", TuneWidgetsWarning,
+                          stacklevel=2)
 
     def open(self, run):
         """The StoredRun for a run id, a RunRecord, a run folder's name in runs_dir, or its path."""
@@ -235,7 +258,8 @@ class StoredRun:
         """The run as a RunRecord: its history up to the step its last weights hold."""
         weightless = self.config.get("purpose") in WEIGHTLESS
         step = self.saved_step() if self.state not in LIVE and not weightless else None
-        if self.state != "running":
+        saving = self.status.get("weights") == "saving" and _alive(self.status.get("pid"), self.status.get("host"))
+        if self.state != "running" and not saving:  # a final save still writing keeps its temporary file
             self.clean()
         batches, epochs = [], []
         for row in read_metrics(self.folder / "metrics.jsonl"):
@@ -250,7 +274,8 @@ class StoredRun:
         return RunRecord(config=self.config, run_id=self.run_id, started_at=self.meta.get("started_at", 0.0),
                          status=self.state, batches=batches, epochs=epochs, layer_signals=self._signals(step),
                          total_steps=self.meta.get("total_steps", 0), duration=self.status.get("duration", 0.0),
-                         error=self.status.get("error", ""), ended_early=self.status.get("ended_early", ""))
+                         error=self.status.get("error", ""), ended_early=self.status.get("ended_early", ""),
+                         weights=self.status.get("weights", ""))
 
     def _signals(self, step):
         """The run's `layer_signals` from signals.jsonl, up to `step` as the metrics are ({} for a

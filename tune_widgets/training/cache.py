@@ -6,7 +6,8 @@ extends over later weightless, deterministic layers (a pooling), so a fully froz
 one vector per example. Text runs length-bucketed (see bucketing.py) and hidden states are
 stored trimmed. Features that would take more than MEMORY_SHARE of the available memory go to a
 memory-mapped file in a temporary folder instead; without the disk space either, the fit trains
-uncached and says why.
+uncached and says why. With the disk cache on (see disk_cache.py) the features are read from,
+or written to, an entry there instead, and outlive the kernel.
 """
 
 import dataclasses
@@ -23,6 +24,7 @@ import psutil
 from ..data import bucketing
 from ..models import keras_internals
 from ..models.head import FineTuneModel, input_names
+from . import disk_cache
 
 STOCHASTIC = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
               keras.layers.AlphaDropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D)
@@ -87,11 +89,13 @@ class FeatureCache:
     the encoded data stay the same, and recomputed (or refused, with the reason) otherwise.
 
     `budget`: bytes of features to hold in memory; None follows the machine (MEMORY_SHARE of
-    the memory available when the features are computed).
+    the memory available when the features are computed). `folder`: the disk cache's (see
+    disk_cache.open_cache; None: off).
     """
 
-    def __init__(self, budget=None):
+    def __init__(self, budget=None, folder=disk_cache.FROM_ENVIRONMENT):
         self.budget = budget
+        self.disk = disk_cache.open_cache(folder)
         self.clear()
 
     def clear(self):
@@ -143,34 +147,65 @@ class FeatureCache:
         return (freeze_plan, id(model), id(encoded["train"]), id(encoded["validation"]), fingerprint(plan.prefix))
 
     def _compute(self, plan, key, encoded, batch_size, report, strategy=None):
-        """Run the prefix over both parts; returns a refusal reason, or "" once stored."""
+        """Run the prefix over both parts (or read them from the disk cache); returns a refusal
+        reason, or "" once stored."""
         started = time.perf_counter()
         parts = [bucketing.as_inputs(encoded[part], input_names(plan.prefix)) for part in ("train", "validation")]
         size = sum(feature_bytes(plan, inputs) for inputs in parts)
-        budget = self.budget if self.budget is not None else int(psutil.virtual_memory().available * MEMORY_SHARE)
-        allocate, spill = None, None
         self.key, self.features, self._spill = None, None, None  # free the old features first
+        no_disk = self.disk.room_for(size) if self.disk is not None else "off"
+        if no_disk:
+            refusal, features, spill, spilled = self._in_memory(plan, parts, size, batch_size, report, strategy)
+            if refusal:
+                return refusal
+        else:
+            spill, spilled = None, ""
+            features, used = self._on_disk(plan, parts, key[-1], batch_size, report, strategy)
+        self.key, self.features, self._spill = key, features, spill
+        self.info = {"used": True, "cut": plan.cut_names, "cached_layers": len(plan.prefix_layers),
+                     "seconds": round(time.perf_counter() - started, 3), "bytes": size,
+                     "disk": no_disk or {"folder": str(self.disk.folder), "train": used[0], "validation": used[1]}}
+        if spilled:
+            self.info["spilled"] = spilled
+        return ""
+
+    def _in_memory(self, plan, parts, size, batch_size, report, strategy):
+        """(refusal, features, spill folder, spill note): in memory within the budget, else in
+        memory-mapped files in a temporary folder, else refused."""
+        budget = self.budget if self.budget is not None else int(psutil.virtual_memory().available * MEMORY_SHARE)
+        allocate, spill, spilled = None, None, ""
         if size > budget:
             spill = tempfile.TemporaryDirectory(prefix="tune-widgets-cache-")
             free = shutil.disk_usage(spill.name).free
             if size > free * 0.9:
                 spill.cleanup()
                 return (f"cached features would take {size / 1e9:.2f} GB: over the memory budget "
-                        f"({budget / 1e9:.2f} GB) and the free disk ({free / 1e9:.2f} GB)")
+                        f"({budget / 1e9:.2f} GB) and the free disk ({free / 1e9:.2f} GB)", None, None, "")
             allocate = _memory_mapped(spill.name)
-        total, done = sum(len(inputs[0]) for inputs in parts), 0
-        features = []
+            spilled = (f"{size / 1e9:.2f} GB of features exceed the memory budget "
+                       f"({budget / 1e9:.2f} GB): kept in a memory-mapped file in {spill.name}")
+        total, done, features = sum(len(inputs[0]) for inputs in parts), 0, []
         for inputs in parts:
             progress = None if report is None else (lambda n, _count, base=done: report(base + n, total))
             features.append(compute_features(plan, inputs, batch_size * 2, progress, allocate, strategy))
             done += len(inputs[0])
-        self.key, self.features, self._spill = key, features, spill
-        self.info = {"used": True, "cut": plan.cut_names, "cached_layers": len(plan.prefix_layers),
-                     "seconds": round(time.perf_counter() - started, 3), "bytes": size}
-        if spill is not None:
-            self.info["spilled"] = (f"{size / 1e9:.2f} GB of features exceed the memory budget "
-                                    f"({budget / 1e9:.2f} GB): kept in a memory-mapped file in {spill.name}")
-        return ""
+        return "", features, spill, spilled
+
+    def _on_disk(self, plan, parts, weights, batch_size, report, strategy):
+        """(features, ["hit" or "written" per part]): each part's entry in the disk cache."""
+        replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+        total, done, features, used = sum(len(inputs[0]) for inputs in parts), 0, [], []
+        for inputs in parts:
+            progress = None if report is None else (lambda n, _count, base=done: report(base + n, total))
+            key = disk_cache.entry_key(plan.prefix, weights, plan.cut_names, inputs, batch_size * 2, replicas)
+            outputs, how = self.disk.features(key, bucketing.lengths_of(inputs), lambda allocate: bucketing.infer(
+                plan.prefix, inputs, batch_size * 2, progress, ragged=True, allocate=allocate, strategy=strategy))
+            done += len(inputs[0])
+            if how == "hit" and report is not None:
+                report(done, total)
+            features.append(_cut_inputs(plan, inputs, outputs))
+            used.append(how)
+        return features, used
 
 
 def compute_features(cache_plan, inputs, batch_size=32, report=None, allocate=None, strategy=None):
@@ -179,9 +214,13 @@ def compute_features(cache_plan, inputs, batch_size=32, report=None, allocate=No
     `inputs` are the whole model's inputs in order (see `bucketing.as_inputs`). With a
     tf.distribute `strategy`, each batch of the pass is split across its replicas.
     """
-    raw = dict(zip(input_names(cache_plan.prefix), inputs))
-    outputs = iter(bucketing.infer(cache_plan.prefix, inputs, batch_size, report, ragged=True, allocate=allocate,
-                                   strategy=strategy))
+    return _cut_inputs(cache_plan, inputs, bucketing.infer(cache_plan.prefix, inputs, batch_size, report, ragged=True,
+                                                           allocate=allocate, strategy=strategy))
+
+
+def _cut_inputs(cache_plan, inputs, outputs):
+    """The suffix's inputs in order: the prefix's `outputs`, and raw `inputs` passed through."""
+    raw, outputs = dict(zip(input_names(cache_plan.prefix), inputs)), iter(outputs)
     return [raw[name] if name in raw else next(outputs) for name in cache_plan.cut_names]
 
 
@@ -212,7 +251,9 @@ def fingerprint(model):
     """A digest of every weight of `model`, bit for bit (about 60 ms for 60 MB here)."""
     digest = hashlib.blake2b(digest_size=16)
     for weight in model.weights:
-        digest.update(np.ascontiguousarray(weight.numpy()).data)
+        value = np.ascontiguousarray(weight.numpy())
+        digest.update(f"{value.shape}{value.dtype}".encode())
+        digest.update(value.data)
     return digest.hexdigest()
 
 

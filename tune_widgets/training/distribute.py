@@ -46,3 +46,14 @@ def check_strategy(strategy, model_built):
     if model_built:
         raise StateError("The model was built outside this strategy's scope: call set_strategy() before "
                          "load_model(...), or pass Session(strategy=...), then load the model again.")
+
+
+def set_strategy(session, strategy):
+    """Train under a `tf.distribute.Strategy` (None: the default device). The model, head
+    and optimizer are built under its scope (a keras.Model given to load_model is copied
+    into it), so set it before `load_model`; `batch_size` is then the global batch, split
+    evenly across the replicas. `Session.set_strategy` is this function."""
+    session.check_idle()
+    check_strategy(strategy, session.backbone is not None and strategy is not session.strategy)
+    session.strategy = strategy
+    return session

@@ -11,7 +11,7 @@ import time
 import warnings
 
 from ..data import bucketing
-from ..errors import ConfigError, TuneWidgetsWarning
+from ..errors import ConfigError, StateError, TuneWidgetsWarning
 from ..models.freezing import apply_plan
 from ..models.head import input_names
 from ..models.predict import outputs_logits
@@ -22,6 +22,7 @@ from ..validation import check_something_trains, whole_number
 from . import acceleration, distribute
 from .callbacks import CancelFit, check_callbacks
 from .divergence import DivergenceGuard
+from .layer_rates import check as check_layer_rates
 from .layer_rates import variable_factors
 from .optimizers import build_optimizer, check_run_length
 from .progress import Progress, ProgressReporter
@@ -100,6 +101,7 @@ class Fit:
             return run
         finally:
             self._end()
+            self.store.finish(run)  # the final weight save, once the session is idle
 
     def _inputs(self):
         """(model, train inputs, validation inputs, cache info): the suffix on cached features
@@ -131,6 +133,20 @@ class Fit:
         finally:
             session.training = False
             session.runs = list(session.runs)  # the record changed in place: tell the views
+
+
+def check_ready(session, batch_size=None):
+    """Raise the error that would stop a fit now (busy, no model or data, a head that does
+    not fit the data, a bad batch size); return the batch size a fit would use."""
+    batch_size = session.batch_size if batch_size is None else whole_number("batch_size", batch_size)
+    session.check_idle()
+    session.require_model()
+    if session.train_data is None:
+        raise StateError("There is no training data: call set_data(...) first.")
+    if session.head_mismatch:
+        raise StateError(session.head_mismatch)
+    check_layer_rates(session.layers, session.optimizer.layer_rates)
+    return batch_size
 
 
 def compile_model(session, total_steps=1, model=None, jit_compile=False):

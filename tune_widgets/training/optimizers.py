@@ -6,7 +6,7 @@ import math
 import keras
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StateError
 from .layer_rates import OPTIMIZER_CLASSES
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -60,6 +60,20 @@ class OptimizerSpec:
     def replace(self, **changes):
         """A copy with `changes`; validated, so a bad value raises and nothing changes."""
         return dataclasses.replace(self, **changes)
+
+
+def set_optimizer(session, spec=None, **changes):
+    """Replace the optimizer spec, or change some of its fields: set_optimizer(learning_rate=3e-4).
+
+    Refused during a fit: its optimizer is built when it starts, so a change would silently
+    wait for the next run. Options the chosen optimizer ignores (momentum with Adam) are refused.
+    `Session.set_optimizer` is this function.
+    """
+    if session.training:
+        raise StateError("A fit is running, and its optimizer was built when it started: a change now would "
+                         "only apply to the next run. Stop the fit (session.stop()) or wait for it, then change it.")
+    session.optimizer = changed_spec(session.optimizer, spec, changes)
+    return session
 
 
 def changed_spec(current, spec=None, changes=None):

@@ -42,8 +42,10 @@ class DataPanel(Panel):
     title = "Data"
     css_class = "tw-data-panel"
 
-    def __init__(self, session):
-        self.source = widgets.Dropdown(options=[KEEP, *SHIPPED, FROM_PATH, UPLOAD_CSV, UPLOAD_IMAGES], value=KEEP)
+    def __init__(self, session, paths=True):
+        """paths=False offers no typed path (the workshop page: uploads and the shipped sets only)."""
+        self.source = widgets.Dropdown(options=[KEEP, *SHIPPED, *([FROM_PATH] if paths else []), UPLOAD_CSV, UPLOAD_IMAGES],
+                                       value=KEEP)
         self.source.add_class("tw-data-source")
         self.count = widgets.BoundedIntText(0, min=0, max=1_000_000, layout=widgets.Layout(width="110px"))
         self.count.add_class("tw-data-count")
@@ -79,6 +81,9 @@ class DataPanel(Panel):
         self.chart.add_class("tw-class-balance")
         self.sample = widgets.HTML()
         self.sample.add_class("tw-data-sample")
+        # Folded by default: a page of examples would stand between the model and the training.
+        self.sample_box = widgets.Accordion([self.sample], titles=("Examples",), selected_index=None)
+        self.sample_box.add_class("tw-data-sample-box")
         self._frame, self._upload_name = None, None  # the uploaded CSV, until it is used
         self._pictures = {}  # class name -> [(file name, bytes)], until they are used
         self._applying = False
@@ -93,7 +98,7 @@ class DataPanel(Panel):
         super().__init__(session, [
             labelled("Source", self.source), *self.rows.values(),
             labelled("Validation", self.validation), labelled("Seed", self.seed), labelled("Batch size", self.batch_size),
-            self.apply, self.code, self.summary, self.chart, self.sample,
+            self.apply, self.code, self.summary, self.chart, self.sample_box,
         ])
         self.source.observe(self._source_changed, names="value")
         self.path.observe(lambda _: self.attempt(self._read_path_columns), names="value")

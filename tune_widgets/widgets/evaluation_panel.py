@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from ..errors import TuneWidgetsError
 from ..evaluation import RegressionReport
 from .base import Panel
+from .figures import LazyFigure
 from .render import example_html, heatmap_thumbnail, table, tokens_html
 
 SIDE_BY_SIDE = {"xaxis": {"domain": [0, 0.46]}, "xaxis2": {"domain": [0.54, 1], "anchor": "y2", "visible": True},
@@ -26,23 +27,26 @@ class EvaluationPanel(Panel):
         self.k = k
         self.run = widgets.Button(description="Evaluate", icon="check")
         self.run.add_class("tw-evaluate")
-        # One figure for either report (each FigureWidget carries a ~5 MB front end).
-        self.figure = go.FigureWidget(go.Heatmap(z=[[0]], colorscale="Blues", showscale=False))
-        self.figure.update_layout(height=340, width=420, margin={"l": 80, "r": 10, "t": 30, "b": 60},
-                                  xaxis_title="predicted", yaxis_title="true", title="confusion matrix")
-        self.figure.add_class("tw-confusion")
+        # One figure for either report (each FigureWidget carries a ~5 MB front end), built for
+        # the first report (see figures.py).
+        self.figure_box = LazyFigure(_report_figure)
         self.table = widgets.HTML()
         self.table.add_class("tw-per-class")
         self.worst = widgets.HTML()
         self.worst.add_class("tw-worst")
         self.summary = widgets.HTML()
-        self.results = widgets.HBox([self.figure, self.table], layout=widgets.Layout(display="none"))
+        self.results = widgets.HBox([self.figure_box, self.table], layout=widgets.Layout(display="none"))
         super().__init__(session, [self.run, self.summary, self.results, self.worst])
         self.run.on_click(lambda _: self.attempt(session.evaluate, k=self.k))
         session.observe(self._show, names=["evaluation"])
         session.observe(lambda c: setattr(self.run, "disabled", c["new"]), names=["training"])
         self.clear_error_when("evaluation", "training", "model")
         self._show()
+
+    @property
+    def figure(self):
+        """The report's FigureWidget (built on first use)."""
+        return self.figure_box.figure
 
     def _show(self, change=None):
         report = self.session.evaluation
@@ -127,3 +131,11 @@ class EvaluationPanel(Panel):
             self.figure.remove_class(name)
         self.figure.add_class(css_class)
 
+
+
+def _report_figure():
+    figure = go.FigureWidget(go.Heatmap(z=[[0]], colorscale="Blues", showscale=False))
+    figure.update_layout(height=340, width=420, margin={"l": 80, "r": 10, "t": 30, "b": 60},
+                         xaxis_title="predicted", yaxis_title="true", title="confusion matrix")
+    figure.add_class("tw-confusion")
+    return figure

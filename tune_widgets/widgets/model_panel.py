@@ -36,10 +36,13 @@ class ModelPanel(Panel):
     title = "Model"
     css_class = "tw-model-panel"
 
-    def __init__(self, session):
+    def __init__(self, session, paths=True):
+        """paths=False offers no typed path or id (the workshop page: nothing outside the shipped
+        models and the catalogue)."""
+        self.fixed = FIXED if paths else tuple(choice for choice in FIXED if choice != FROM_PATH)
         self.search = widgets.Text(placeholder="filter: bert tiny, vit, resnet…", continuous_update=True)
         self.modality = widgets.ToggleButtons(options=MODALITIES, value=None, style={"button_width": "60px"})
-        self.source = widgets.Select(options=FIXED, value=KEEP, rows=8, layout=widgets.Layout(width="520px"))
+        self.source = widgets.Select(options=self.fixed, value=KEEP, rows=8, layout=widgets.Layout(width="520px"))
         self.path = widgets.Text(placeholder="/path/to/checkpoint, model.keras or org/name", continuous_update=False)
         self.download = widgets.FloatProgress(0.0, min=0.0, max=1.0, description="Download",
                                               layout=widgets.Layout(display="none"))
@@ -121,8 +124,8 @@ class ModelPanel(Panel):
         choice = self.source.value
         found = [entry for entry in self.entries.values()
                  if entry.matches(self.search.value) and self.modality.value in (None, entry.modality)]
-        self.source.options = [*((fixed, fixed) for fixed in FIXED), *((entry.label(), entry.name) for entry in found)]
-        if choice in FIXED or choice in {entry.name for entry in found}:
+        self.source.options = [*((fixed, fixed) for fixed in self.fixed), *((entry.label(), entry.name) for entry in found)]
+        if choice in self.fixed or choice in {entry.name for entry in found}:
             self.source.value = choice
 
     def _show_download(self, done, total):

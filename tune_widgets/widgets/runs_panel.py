@@ -3,7 +3,8 @@ config fields that differ, and restore / delete / export.
 
 The table is the session's `runs`: a fit from a cell appears as it starts and its row follows
 its epochs. Curves are drawn in one FigureWidget, reused for every selection (each instance
-carries a ~5 MB front end); the comparison itself is plain data from `runs.compare`.
+carries a ~5 MB front end) and built at the first (see figures.py); the comparison itself is
+plain data from `runs.compare`.
 """
 
 import html
@@ -16,6 +17,7 @@ from plotly.subplots import make_subplots
 from ..errors import StateError
 from ..runs.compare import config_diff, overlay, summary
 from .base import Panel, labelled
+from .figures import LazyFigure
 from .render import table
 
 COLUMNS = (("run_id", "run", 8), ("started", "started", 16), ("status", "status", 11), ("plan", "freeze plan", 30),
@@ -32,11 +34,7 @@ class RunsPanel(Panel):
         self.header = widgets.HTML(STYLE + f'<pre class="tw-runs-header" style="margin:0">{html.escape(row_text(None))}</pre>')
         self.table = widgets.SelectMultiple(options=[], rows=6, layout=widgets.Layout(width="100%"))
         self.table.add_class("tw-runs-table")
-        self.chart = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("loss (dashed: validation)",
-                                                                                 "accuracy (dashed: validation)")))
-        self.chart.update_layout(height=280, margin={"l": 40, "r": 10, "t": 30, "b": 30}, showlegend=True)
-        self.chart.update_xaxes(title_text="epoch")
-        self.chart.add_class("tw-runs-chart")
+        self.chart_box = LazyFigure(_runs_chart)
         self.diff = widgets.HTML()
         self.diff.add_class("tw-runs-diff")
         self.weights = widgets.ToggleButtons(options=["last", "best"], value="last", style={"button_width": "50px"})
@@ -55,7 +53,7 @@ class RunsPanel(Panel):
         super().__init__(session, [
             self.header, self.table,
             widgets.HBox([self.weights, self.restore, self.delete, labelled("Export to", self.path, "70px"), self.export]),
-            self.confirmation, self.message, widgets.HBox([self.chart, self.diff]),
+            self.confirmation, self.message, widgets.HBox([self.chart_box, self.diff]),
         ])
         self._shown = {}  # run_id -> (status, epochs) drawn, to redraw only what changed
         self._refreshing = False
@@ -67,6 +65,11 @@ class RunsPanel(Panel):
         self.export.on_click(lambda _: self._act(self._export))
         session.observe(self._show_runs, names=["runs", "progress"])
         self._show_runs()
+
+    @property
+    def chart(self):
+        """The curves' FigureWidget (built on first use)."""
+        return self.chart_box.figure
 
     # ---- the table follows the session ---------------------------------------------------------
 
@@ -152,6 +155,15 @@ class RunsPanel(Panel):
         run = self._one("export")
         path = self.session.export_script(self.path.value.strip(), run=run.run_id)
         self.message.value = f"Wrote <code>{html.escape(str(path))}</code>."
+
+
+def _runs_chart():
+    chart = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("loss (dashed: validation)",
+                                                                        "accuracy (dashed: validation)")))
+    chart.update_layout(height=280, margin={"l": 40, "r": 10, "t": 30, "b": 30}, showlegend=True)
+    chart.update_xaxes(title_text="epoch")
+    chart.add_class("tw-runs-chart")
+    return chart
 
 
 def row_text(row):

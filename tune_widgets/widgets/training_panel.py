@@ -3,7 +3,8 @@
 Train runs the fit in a worker thread, so the kernel stays free and Stop can be clicked. The
 panel listens to the session's throttled `progress`, so any fit (from this panel or a cell)
 is drawn, and the chart costs training nothing per batch. One FigureWidget per panel, reused
-across runs (each instance carries a ~5 MB front end).
+across runs (each instance carries a ~5 MB front end), built when the first fit starts (see
+figures.py).
 """
 
 import threading
@@ -16,6 +17,7 @@ from plotly.subplots import make_subplots
 from ..models.task import task_named
 from ..runs.record import thinned
 from .base import Panel, labelled
+from .figures import LazyFigure
 
 SMOOTHING = 0.9  # exponential moving average of the batch loss, debiased like fastai's
 MAX_POINTS = 300  # points per trace sent to the browser: each update resends whole traces
@@ -47,9 +49,7 @@ class TrainingPanel(Panel):
         self.progress.add_class("tw-progress")
         self.status = widgets.Label("")
         self.status.add_class("tw-progress-label")
-        self.chart = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("loss per batch", "per epoch")))
-        self.chart.add_class("tw-train-chart")
-        self._style_chart()
+        self.chart_box = LazyFigure(_training_chart)
         self.future = None
         self._metric = "accuracy"  # the epoch metric drawn beside the loss: "mae" for regression
         self._drawn, self._drawn_epochs, self._ema, self._steps, self._smoothed = 0, 0, 0.0, [], []
@@ -59,7 +59,7 @@ class TrainingPanel(Panel):
             widgets.HBox([self.jit_compile, self.mixed_precision]), note,
             widgets.HBox([self.train, self.stop, self.reset]),
             widgets.HBox([self.progress, self.status]),
-            self.chart,
+            self.chart_box,
         ])
         self.train.on_click(lambda _: self.start())
         self.stop.on_click(lambda _: session.stop())
@@ -88,17 +88,10 @@ class TrainingPanel(Panel):
             self.status.value = (f"Reset in {time.perf_counter() - started:.2f}s: the pretrained weights and the head's "
                                  "starting weights are back. Data, freeze plan, optimizer and runs are kept.")
 
-    def _style_chart(self):
-        chart = self.chart
-        for name, col, dash in (("batch loss (smoothed)", 1, None), ("train loss", 2, None),
-                                ("validation loss", 2, "dash"), ("train accuracy", 2, None),
-                                ("validation accuracy", 2, "dash")):
-            chart.add_trace(go.Scatter(x=[], y=[], mode="lines+markers" if col == 2 else "lines", name=name,
-                                       line={"dash": dash}), row=1, col=col)
-        chart.update_layout(height=300, margin={"l": 40, "r": 10, "t": 30, "b": 30},
-                            legend={"orientation": "h", "y": -0.2})
-        chart.update_xaxes(title_text="step", row=1, col=1)
-        chart.update_xaxes(title_text="epoch", row=1, col=2)
+    @property
+    def chart(self):
+        """The live chart's FigureWidget (built on first use)."""
+        return self.chart_box.figure
 
     def start(self):
         """Train in the background with the panel's epochs and batch size."""
@@ -168,6 +161,21 @@ class TrainingPanel(Panel):
                 for trace, key in zip(self.chart.data[1:], keys):
                     trace.x, trace.y = [row["epoch"] + 1 for row in rows], [row.get(key) for row in rows]
                     trace.mode = mode
+
+
+def _training_chart():
+    chart = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("loss per batch", "per epoch")))
+    chart.add_class("tw-train-chart")
+    for name, col, dash in (("batch loss (smoothed)", 1, None), ("train loss", 2, None),
+                            ("validation loss", 2, "dash"), ("train accuracy", 2, None),
+                            ("validation accuracy", 2, "dash")):
+        chart.add_trace(go.Scatter(x=[], y=[], mode="lines+markers" if col == 2 else "lines", name=name,
+                                   line={"dash": dash}), row=1, col=col)
+    chart.update_layout(height=300, margin={"l": 40, "r": 10, "t": 30, "b": 30},
+                        legend={"orientation": "h", "y": -0.2})
+    chart.update_xaxes(title_text="step", row=1, col=1)
+    chart.update_xaxes(title_text="epoch", row=1, col=2)
+    return chart
 
 
 def _outcome(run):
