@@ -8,8 +8,8 @@ A case reports the ratio of the medians and its spread (the ratio of the extreme
 met only when the whole spread meets it. Validation accuracy is reported for both sides where
 both train. Prints a table and writes {"cases": {NAME: {...}}}. --quick shrinks data and epochs
 (a smoke run: its figures mean little; it skips the warm-ups and leaves out the slowest cases,
-full fine-tuning, XLA/bfloat16 and the start-up cases' two fresh processes, which `--only
-full_finetune acceleration start_up` runs).
+full fine-tuning, XLA/bfloat16, the start-up cases' two fresh processes and suggest_freeze
+against the sweep, which `--only full_finetune acceleration start_up suggest_freeze` runs).
 """
 
 import argparse
@@ -36,6 +36,7 @@ from tune_widgets.training.cache import plan_cache  # noqa: E402
 from tune_widgets.errors import ConfigError  # noqa: E402
 from tune_widgets.models.head import TokenPooling, input_names  # noqa: E402
 from tune_widgets.training import Callback  # noqa: E402
+from tune_widgets.training.signals import LayerSignals  # noqa: E402
 from tune_widgets.widgets import Dashboard  # noqa: E402
 from tune_widgets.widgets.layer_map import layers_payload  # noqa: E402
 
@@ -167,12 +168,15 @@ def text_cases(size, repeats, only):
         cases["cost_vs_inference"] = ratio_case(mine, predict, goal=0.7, at_least=False)
         cases["evaluate_cached"] = evaluate_cached(session, repeats)
         cases["bucketed_pass"] = bucketed_pass(session, repeats)
-    if only & {"partial_unfreeze", "cache_memory"}:
+    if only & {"partial_unfreeze", "cache_memory", "signal_cost"}:
         epochs = 1 if quick else 3
         session = minilm_session(train, held, freeze_to="transformer_layer_3", rate=5e-5)
-        mine, theirs, details = interleaved(our_fit(session, epochs), plain_fit(session, 2, epochs, 5e-5), repeats)
-        cases["partial_unfreeze"] = ratio_case(theirs, mine, goal=3, epochs=epochs, **details)
-        cases["cache_memory"] = cache_memory(session)
+        if only & {"partial_unfreeze", "cache_memory"}:
+            mine, theirs, details = interleaved(our_fit(session, epochs), plain_fit(session, 2, epochs, 5e-5), repeats)
+            cases["partial_unfreeze"] = ratio_case(theirs, mine, goal=3, epochs=epochs, **details)
+            cases["cache_memory"] = cache_memory(session)
+        if "signal_cost" in only:  # the same session: one MiniLM load and cache pass for both
+            cases["signal_cost"] = signal_cost(session, 1 if quick else 2, repeats)
     if "full_finetune" in only:
         epochs = 1 if quick else 2
         session = minilm_session(train, held, freeze_to=None, rate=5e-5)
@@ -182,7 +186,69 @@ def text_cases(size, repeats, only):
         cases["freeze_sweep"] = freeze_sweep(train, held, quick, repeats)
     if "acceleration" in only:
         cases.update(acceleration_cases(train, held, 1 if quick else 2, repeats))
+    if "suggest_freeze" in only:
+        cases["suggest_freeze"] = suggest_against_sweep(train, held, 1)
     return cases
+
+
+class NoSignals(LayerSignals):
+    """A fit without layer signals: the Fit adds its own LayerSignals only when none is given."""
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def signal_cost(session, epochs, repeats):
+    """A fit with the layer signals (on by default) ÷ the same fit without them, the top two
+    blocks and the head training on the cached prefix (the goal: at most 5 % more); also the
+    share of its time the sampling itself measured (--quick: a few steps without warm-ups, whose
+    ratio is mostly the first sample's tracing)."""
+    start = session.model.get_weights()
+    shares = []
+
+    def side(callbacks):
+        def run(warmup):
+            session.model.set_weights(start)
+            seconds, record = clock(lambda: session.fit(epochs=1 if warmup else epochs, seed=0, callbacks=callbacks))
+            signals = record.layer_signals
+            if signals and not warmup:
+                shares.append(signals["seconds"] / record.duration)
+            return seconds, {"samples": len(signals.get("samples", ())) if signals else 0, "steps": len(record.batches)}
+        return run
+
+    mine, theirs, details = interleaved(side([]), side([NoSignals()]), repeats)
+    return ratio_case(mine, theirs, goal=1.05, at_least=False, epochs=epochs, sampling_share=shares, **details)
+
+
+def suggest_against_sweep(train, held, epochs):
+    """suggest_freeze (one probe, then a fit of its plan) against sweep_freeze over its default
+    cut points, each point and the suggested plan trained for `epochs` from the same weights:
+    the suggestion's validation accuracy, its distance from the sweep's best, and the seconds of
+    each. Not a timed goal: the sweep trains every point, the suggestion one probe and one plan."""
+    session = minilm_session(train, held, freeze_to=None, rate=1e-4)
+    start = session.model.get_weights()
+    seconds, sweep = clock(lambda: session.sweep_freeze(epochs=epochs))
+    session.model.set_weights(start)
+    suggest_seconds, suggestion = clock(lambda: session.suggest_freeze(epochs=epochs))
+    session.set_frozen(suggestion.frozen)
+    fit_seconds, run = clock(lambda: session.fit(epochs=epochs, seed=0))
+    best = sweep.best
+    accuracy = run.final["val_accuracy"]
+    return {"ratio": (suggest_seconds + fit_seconds) / seconds, "suggested_cut": suggestion.cut,
+            "suggested_val_accuracy": accuracy, "sweep_best": best.label, "sweep_best_val_accuracy": best.value,
+            "distance_from_best": best.value - accuracy, "sweep_seconds": seconds,
+            "suggest_seconds": suggest_seconds, "suggested_fit_seconds": fit_seconds,
+            "sweep_points": {p.label: p.value for p in sweep.points}, "shares": dict(suggestion.shares),
+            "reason": suggestion.reason}
 
 
 def freeze_sweep(train, held, quick, repeats):
@@ -490,9 +556,9 @@ def export_cases(quick):
 # ---- running ---------------------------------------------------------------------------------
 
 TEXT = ("frozen_cache", "cost_vs_inference", "evaluate_cached", "bucketed_pass", "partial_unfreeze", "cache_memory",
-        "full_finetune", "freeze_sweep", "acceleration")
+        "full_finetune", "freeze_sweep", "acceleration", "signal_cost", "suggest_freeze")
 OTHER = ("ui_overhead", "refreeze", "stop_latency", "layer_map_payload", "start_up", "stop_to_idle", "export")
-SLOW = ("full_finetune", "acceleration", "start_up")  # --quick leaves these out (partial_unfreeze runs the same code)
+SLOW = ("full_finetune", "acceleration", "start_up", "suggest_freeze")  # --quick leaves these out (partial_unfreeze runs the same code)
 
 
 def main(argv=None):

@@ -19,6 +19,7 @@ import traitlets
 from .data import encode_split, training_split
 from .errors import StateError, TuneWidgetsError, TuneWidgetsWarning
 from .models import lora as lora_module
+from .models import explain as explaining
 from .models import predict as predicting
 from .models.backbone import load_backbone
 from .models.freezing import FreezePlan, apply_plan, exact_plan, layer_table, parameter_counts, plan_from_model, \
@@ -31,11 +32,11 @@ from .models.user_models import preprocessing_module
 from .runs import export, resume, store
 from .runs.store import DEFAULT
 from .saving import deploy, model_files
-from .training import disk_cache, distribute, jobs, optimizers
+from .training import disk_cache, distribute, jobs, optimizers, signals
 from .training.cache import FeatureCache
 from .training.fit import Fit, check_ready, compile_model
 from .training.optimizers import OptimizerSpec
-from .tuning import lr_find, sweep, unfreezing
+from .tuning import lr_find, suggest, sweep, unfreezing
 from .tuning import rates as discriminative
 from .validation import WholeNumber, whole_number
 
@@ -75,6 +76,7 @@ class Session(traitlets.HasTraits):
     evaluation = traitlets.Any(None, allow_none=True, help="The latest EvaluationReport.")
     lr_finder = traitlets.Any(None, allow_none=True, help="The latest LRFinderResult (see find_lr).")
     freeze_sweep = traitlets.Any(None, allow_none=True, help="The latest SweepResult, growing point by point.")
+    freeze_suggestion = traitlets.Any(None, allow_none=True, help="The latest FreezeSuggestion, until dismissed (None).")
 
     def __init__(self, *, runs_dir=DEFAULT, strategy=None, tensorboard=False,
                  feature_cache_dir=disk_cache.FROM_ENVIRONMENT, **kwargs):
@@ -316,6 +318,7 @@ class Session(traitlets.HasTraits):
     # ---- training ----------------------------------------------------------------------------
 
     compile = compile_model
+    drift = signals.drift
 
     def fit(self, epochs=1, batch_size=None, *, callbacks=(), seed=None, background=False, cache="auto", tags=None,
             jit_compile=False, mixed_precision=False):
@@ -355,6 +358,7 @@ class Session(traitlets.HasTraits):
     find_lr = lr_find.find_lr
     fine_tune = unfreezing.fine_tune
     sweep_freeze = sweep.sweep_freeze
+    suggest_freeze = suggest.suggest_freeze
 
     # ---- runs --------------------------------------------------------------------------------
 
@@ -389,6 +393,7 @@ class Session(traitlets.HasTraits):
 
     evaluate = predicting.evaluate
     predict = predicting.predict
+    explain = explaining.explain
 
     @property
     def class_names(self):

@@ -10,6 +10,12 @@
 //   busy    (bool, Python -> JS)    training in progress: state changes disabled
 //   rates   (number[], Python -> JS) peak learning rate per block (index into
 //                                    layers.block_names); shown on trainable rows
+//   signal  (string, both ways)     the signal that colours the rows: "none",
+//                                   "rates", "update_ratio" or "drift"
+//   signals (object, Python -> JS)  {step, update_ratio, drift}: a value (or
+//                                   null) per layer, from the latest run
+//   suggested (bool[], Python -> JS) the rows the freeze suggestion would
+//                                   freeze ([] for none); marked, noted in the header
 //
 // The view never keeps its own copy of `frozen` or `lora`: every render/update
 // reads model.get(...). User actions compute a complete new value and call
@@ -23,6 +29,7 @@
 import { applyLora, applyRates } from "./badges.js";
 import { applyBusy, onClick, onMouseDown } from "./interactions.js";
 import { applyCollapsed, applyFilter, applyFrozen, buildRows } from "./rows.js";
+import { applySignals, applySuggestion } from "./signals.js";
 import { applyError, createView, layersState } from "./view.js";
 
 export {
@@ -36,6 +43,7 @@ export {
 } from "./layout.js";
 export { formatNumber, formatRate, layerRates, summarize, summaryText } from "./numbers.js";
 export { freezeUpTo, toggleAdapters, toggleBlock, toggleRange } from "./interactions.js";
+export { signalShades, signalText, signalValues } from "./signals.js";
 
 /** A `layers` change: start the per-layers state over and rebuild the list. */
 function build(view) {
@@ -50,6 +58,7 @@ function build(view) {
   applyFrozen(view);
   applyLora(view);
   applyBusy(view);
+  applySuggestion(view);
 }
 
 function render({ model, el }) {
@@ -66,12 +75,20 @@ function render({ model, el }) {
     ["change:lora", () => applyLora(view)],
     ["change:error", () => applyError(view)],
     ["change:busy", () => applyBusy(view)],
-    ["change:rates", () => applyRates(view)],
+    ["change:rates", () => { applyRates(view); applySignals(view); }],
+    ["change:signal", () => applySignals(view)],
+    ["change:signals", () => applySignals(view)],
+    ["change:suggested", () => applySuggestion(view)],
   ];
+  const onSignalChoice = () => {
+    model.set("signal", view.signalChoice.value);
+    model.save_changes();
+  };
 
   view.root.addEventListener("click", onRootClick);
   view.root.addEventListener("mousedown", onMouseDown);
   view.filter.addEventListener("input", onFilterInput);
+  view.signalChoice.addEventListener("change", onSignalChoice);
   for (const [event, handler] of modelListeners) model.on(event, handler);
 
   build(view);
@@ -82,6 +99,7 @@ function render({ model, el }) {
     view.root.removeEventListener("click", onRootClick);
     view.root.removeEventListener("mousedown", onMouseDown);
     view.filter.removeEventListener("input", onFilterInput);
+    view.signalChoice.removeEventListener("change", onSignalChoice);
     view.root.remove();
   };
 }

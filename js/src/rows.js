@@ -2,6 +2,7 @@
 // a `frozen` change, the name filter and collapsing make to them.
 
 import { applyRates, loraCell } from "./badges.js";
+import { applySignals } from "./signals.js";
 import { groupByBlock, matchesFilter, typeName } from "./layout.js";
 import { formatNumber } from "./numbers.js";
 import { applySummary, currentFrozen, h } from "./view.js";
@@ -54,15 +55,17 @@ export function buildRows(view) {
       typeEl.title = type;
       const paramsEl = h(doc, "span", "tw-lm-params", formatNumber(layers.params[i]));
       const rateEl = h(doc, "span", "tw-lm-rate");
+      const signalEl = h(doc, "span", "tw-lm-signal");
       const upto = h(doc, "button", "tw-lm-upto", "up to here");
       upto.type = "button";
       upto.title = UPTO_TITLE;
-      row.append(marker, nameEl, typeEl, paramsEl, rateEl);
+      row.append(marker, signalEl, nameEl, typeEl, paramsEl, rateEl);
       rowsEl.appendChild(row);
       if (hasLora) row.append(loraCell(view, i, row, rowsEl));
       row.append(upto);
       view.rows[i] = row;
       view.rateCells[i] = rateEl;
+      view.signalCells[i] = signalEl;
       view.markers[i] = marker;
       view.uptos[i] = upto;
     }
@@ -97,6 +100,7 @@ export function applyFrozen(view) {
   }
   applySummary(view, frozen);
   applyRates(view, frozen);
+  applySignals(view, frozen);
 }
 
 export function applyFilter(view) {

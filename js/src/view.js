@@ -5,6 +5,7 @@
 
 import { normalizeFrozen, normalizeLayers, normalizeTargets } from "./layout.js";
 import { summaryText } from "./numbers.js";
+import { signalChooser } from "./signals.js";
 
 export const LORA_TITLE =
   "LoRA: low-rank adapters that train while the weights they adapt stay frozen";
@@ -27,6 +28,7 @@ export function layersState(rawLayers) {
     markers: new Array(n), // marker element per layer index
     uptos: new Array(n), // "up to here" button per layer index
     rateCells: new Array(n), // learning-rate cell per layer index
+    signalCells: new Array(n), // signal colour cell per layer index
     shown: new Array(n).fill(null), // last frozen state written to each row's DOM (diff cache)
     groups: [], // [{ block, name, indices, el, rowsEl, toggle, count, caret }]
     chips: [], // LoRA toggle buttons, each with .paths (the targets it toggles)
@@ -44,6 +46,9 @@ export function createView(model, doc) {
   summary.setAttribute("aria-live", "polite");
   const busyNote = h(doc, "span", "tw-lm-busy", "training\u2026");
   busyNote.hidden = true;
+  const suggestNote = h(doc, "span", "tw-lm-suggest-note");
+  suggestNote.title = "The freeze suggestion: apply or dismiss it in the Tuning panel";
+  suggestNote.hidden = true;
   const controls = h(doc, "div", "tw-lm-controls");
   const filter = h(doc, "input", "tw-lm-filter");
   filter.type = "search";
@@ -54,7 +59,8 @@ export function createView(model, doc) {
   collapseAll.type = "button";
   const expandAll = h(doc, "button", "tw-lm-btn tw-lm-expand-all", "Expand all");
   expandAll.type = "button";
-  controls.append(filter, collapseAll, expandAll);
+  const signalChoice = signalChooser(doc);
+  controls.append(signalChoice, filter, collapseAll, expandAll);
   // Rank and alpha for adapters added from this view (shown when the model has targets).
   const loraSettings = h(doc, "span", "tw-lm-lora-settings");
   loraSettings.title = LORA_TITLE;
@@ -70,7 +76,7 @@ export function createView(model, doc) {
   alphaInput.placeholder = "= rank";
   alphaInput.setAttribute("aria-label", "LoRA alpha for new adapters (empty: alpha = rank)");
   loraSettings.append(h(doc, "span", "", "LoRA rank"), rankInput, h(doc, "span", "", "\u03B1"), alphaInput);
-  header.append(summary, busyNote, loraSettings, controls);
+  header.append(summary, busyNote, suggestNote, loraSettings, controls);
 
   const errorBox = h(doc, "div", "tw-lm-error");
   errorBox.setAttribute("role", "alert");
@@ -87,7 +93,9 @@ export function createView(model, doc) {
     root,
     summary,
     busyNote,
+    suggestNote,
     filter,
+    signalChoice,
     loraSettings,
     rankInput,
     alphaInput,

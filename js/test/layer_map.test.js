@@ -9,6 +9,9 @@ import widget, {
   matchesFilter,
   normalizeFrozen,
   normalizeTargets,
+  signalShades,
+  signalText,
+  signalValues,
   summarize,
   summaryText,
   toggleAdapters,
@@ -813,5 +816,81 @@ describe("LoRA", () => {
     expect(el.querySelector(".tw-lm").classList.contains("tw-lm-has-lora")).toBe(false);
     expect($(".tw-lm-lora-settings").hidden).toBe(true);
     expect($$(".tw-lm-lora-cell")).toHaveLength(0);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The signal column
+// ---------------------------------------------------------------------------
+
+describe("signal column", () => {
+  const ratios = [null, 1e-2, 0, null, 1e-4, 1e-3, null, 1e-1];
+  const shadeOf = (i) => Number(row(i).querySelector(".tw-lm-signal").style.getPropertyValue("--tw-lm-shade"));
+  const titleOf = (i) => row(i).querySelector(".tw-lm-signal").title;
+
+  it("signalValues reads rates for trainable rows with weights, and sent values otherwise", () => {
+    const frozen = [F, F, T, T, T, T, T, T];
+    const rates = [1e-5, 1e-4, 1e-3];
+    expect(signalValues(sampleLayers(), frozen, rates, {}, "rates")).toEqual([null, null, 1e-5, 1e-4, 1e-4, 1e-4, null, 1e-3]);
+    expect(signalValues(sampleLayers(), frozen, rates, { update_ratio: ratios }, "update_ratio")).toEqual(ratios);
+    expect(signalValues(sampleLayers(), frozen, rates, {}, "drift")).toEqual(new Array(8).fill(null));
+  });
+
+  it("signalShades spreads positive values on a log scale; zero stays 0, null stays null", () => {
+    const shades = signalShades([null, 1e-4, 1e-2, 0, 1e-3]);
+    expect(shades[0]).toBeNull();
+    expect(shades[1]).toBeCloseTo(0.15);
+    expect(shades[2]).toBeCloseTo(1);
+    expect(shades[3]).toBe(0);
+    expect(shades[4]).toBeCloseTo(0.575);
+    expect(signalShades([null, 0])).toEqual([null, 0]);
+  });
+
+  it("signalText gives the figure and, for update ratios, the step", () => {
+    expect(signalText("update_ratio", 0.00032, 40)).toBe("update ratio \u2016\u0394w\u2016/\u2016w\u2016 3.2e-4 (step 40)");
+    expect(signalText("drift", 0, 40)).toBe("drift from the loaded weights 0");
+    expect(signalText("drift", null, 40)).toBe("");
+  });
+
+  it("colours the rows by the chosen signal, follows new values live, and sends the choice", () => {
+    const { model } = mount({ layers: sampleLayers(), frozen: allTrainable(), rates: [1e-3, 1e-3, 1e-3],
+      signal: "none", signals: { step: 10, update_ratio: ratios } });
+    expect($(".tw-lm").classList.contains("tw-lm-has-signal")).toBe(false);
+    expect(titleOf(1)).toBe("");
+
+    const choice = $(".tw-lm-signal-choice");
+    choice.value = "update_ratio";
+    choice.dispatchEvent(new Event("change", { bubbles: true }));
+    expect(model.sets).toContainEqual(["signal", "update_ratio"]);
+    expect($(".tw-lm").classList.contains("tw-lm-has-signal")).toBe(true);
+    expect(shadeOf(7)).toBeCloseTo(1);
+    expect(shadeOf(2)).toBe(0); // a frozen layer's exact zero
+    expect(row(0).querySelector(".tw-lm-signal").classList.contains("tw-lm-signal-none")).toBe(true);
+    expect(titleOf(5)).toContain("1e-3 (step 10)");
+
+    model.fromPython("signals", { step: 20, update_ratio: [null, 1e-1, 0, null, 1e-4, 1e-3, null, 1e-2] });
+    expect(shadeOf(1)).toBeCloseTo(1);
+    expect(shadeOf(7)).toBeLessThan(1);
+    expect(titleOf(5)).toContain("(step 20)");
+
+    model.fromPython("signal", "rates");
+    expect(choice.value).toBe("rates");
+    expect(titleOf(1)).toBe("learning rate 1e-3");
+    model.fromPython("frozen", [F, F, F, F, F, F, F, T]);
+    expect(titleOf(1)).toBe(""); // frozen: no rate
+  });
+});
+
+describe("freeze suggestion", () => {
+  it("marks the rows the suggestion would freeze and notes its cut, until Python clears it", () => {
+    const { model } = mount({ layers: sampleLayers(), frozen: allTrainable(), suggested: [] });
+    expect($(".tw-lm-suggest-note").hidden).toBe(true);
+    model.fromPython("suggested", [F, F, F, T, T, T, T, T]);
+    expect($$(".tw-lm-suggested").map((r) => Number(r.dataset.index))).toEqual([0, 1, 2]);
+    expect($(".tw-lm-suggest-note").textContent).toBe("suggested: freeze up to stem_bn");
+    expect(domFrozen()).toEqual(allTrainable()); // a suggestion changes no freeze state
+    model.fromPython("suggested", []);
+    expect($$(".tw-lm-suggested")).toEqual([]);
+    expect($(".tw-lm-suggest-note").hidden).toBe(true);
   });
 });

@@ -44,7 +44,7 @@ def test_a_fit_writes_its_run_and_a_new_session_restores_it(file_session, runs_d
     folder = only_folder(runs_dir)
     assert folder.name.endswith(run.run_id)
     assert sorted(p.name for p in folder.iterdir()) == ["best.weights.h5", "config.json", "last.weights.h5",
-                                                        "metrics.jsonl", "status.json"]
+                                                        "metrics.jsonl", "signals.jsonl", "status.json"]
     config = strict((folder / "config.json").read_text())
     assert config["run_id"] == run.run_id and config["config"] == json.loads(json.dumps(run.config))
     assert config["config"]["cache"]["used"] and config["config"]["data"]["split"] == {"validation": 0.2, "seed": 0}

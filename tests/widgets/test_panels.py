@@ -128,7 +128,8 @@ def test_evaluation_panel_shows_confusion_matrix_with_class_names(cnn_session):
     assert list(heatmap.x) == list(cnn_session.class_names)
     assert np.array(heatmap.z).sum() == len(cnn_session.validation_data)
     assert "precision" in panel.table.value and "<td>9</td>" in panel.table.value
-    assert panel.worst.value.count("data:image/png;base64") == 5
+    assert panel.worst.value.count('class="tw-thumb"') == 5  # and a Grad-CAM overlay each
+    assert panel.worst.value.count('class="tw-thumb tw-heatmap"') == 5
 
 
 def test_dashboard_holds_every_panel_and_builds_three_figures_when_first_drawn(cnn_session):

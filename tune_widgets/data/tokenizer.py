@@ -93,6 +93,20 @@ class Tokenizer:
         """Unpadded token ids per text, start and end tokens included, truncated to sequence_length."""
         return self.encode(texts, self.sequence_length)
 
+    @property
+    def special_ids(self):
+        """The ids of the framing, padding and other special tokens (left out of token attributions)."""
+        if self.hf is not None:
+            return set(self.hf.all_special_ids)
+        names = ("start_token_id", "end_token_id", "pad_token_id", "mask_token_id")
+        return {int(i) for i in (getattr(self.library, name, None) for name in names) if i is not None} | {self.pad_id}
+
+    def tokens(self, ids):
+        """The token strings of `ids`, as the tokenizer writes them ("##ing", "Ġword")."""
+        if self.hf is not None:
+            return list(self.hf.convert_ids_to_tokens(list(ids)))
+        return [str(self.library.id_to_token(int(i))) for i in ids]
+
     def __call__(self, texts):
         """{"token_ids", "padding_mask", "segment_ids"}: int32 arrays of shape (n, sequence_length)."""
         return pad(self.token_ids(texts), self.sequence_length, self.pad_id)

@@ -9,6 +9,7 @@ rebuilding anything: a room can start over in well under a second.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -54,9 +55,30 @@ class StartingPoint:
         for variable, value in (*self.random_states, *self.head_random_states):
             variable.assign(value)
 
+    def drift(self, model):
+        """{layer name: ‖w − w₀‖ / ‖w₀‖} for each top-level layer of `model` holding weights this
+        starting point kept: how far training has moved it from the weights it was loaded (or
+        built, or added) with. Zero for a layer no fit has changed since, and after `restore`."""
+        kept = {**self.pretrained.values, **(self.head.values if self.head else {}),
+                **(self.adapters.values if self.adapters else {})}
+        found = {}
+        for layer in model.layers:
+            pairs = [(np.asarray(variable), kept[variable.path]) for variable in layer.weights if variable.path in kept]
+            if pairs:
+                size = math.sqrt(sum(_squares(start) for _, start in pairs))
+                moved = math.sqrt(sum(_squares(now - start) for now, start in pairs))
+                found[layer.name] = moved / size if size else moved
+        return found
+
     @property
     def nbytes(self):
         return self.pretrained.nbytes + (self.head.nbytes if self.head is not None else 0)
+
+
+def _squares(array):
+    """The sum of squares of `array`, as one BLAS dot product (MiniLM's 22 M weights in ~10 ms)."""
+    flat = np.ravel(array)
+    return float(np.dot(flat, flat))
 
 
 def _random_states(model, skip):

@@ -23,6 +23,7 @@ class RunRecord:
     error: str = ""
     ended_early: str = ""  # which plain Keras callback ended a completed run early (EarlyStopping), and when
     weights: str = ""  # "saving" from the run's end until its final weights are on disk, then "saved"; "" if none kept
+    layer_signals: dict = dataclasses.field(default_factory=dict)  # see training/signals.py: layers, samples, drift
 
     @property
     def final(self):

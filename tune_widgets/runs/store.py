@@ -5,14 +5,16 @@ in progress, and read back after a kernel restart.
         config.json       {"format", "run_id", "started_at", "total_steps", "config"}
         status.json       status, epochs done, best epoch, the process writing the run
         metrics.jsonl     a JSON object a line: the epoch's batch rows (thinned), then its epoch row
+        signals.jsonl     the layer names, then each sample of the layer signals, then the drift
+                          (see training/signals.py)
         last.weights.h5   the weights at the latest save: each epoch end (spaced out for large
                           models, see RunWriter) and the fit's end
         best.weights.h5   the weights of the epoch with the lowest val_loss so far
         tensorboard/      TensorBoard event files (train/, validation/), with tensorboard=True
         model.keras       an in-memory keras.Model's architecture, written once (see architecture.py)
 
-Every file except metrics.jsonl is replaced atomically: a temporary file in the same folder,
-fsync, then `os.replace`, so a crash leaves the previous version whole. metrics.jsonl is
+Every file except the .jsonl ones is replaced atomically: a temporary file in the same folder,
+fsync, then `os.replace`, so a crash leaves the previous version whole. They are
 appended and fsynced before the weights are replaced, and each weights file records the step
 it holds: readers keep the rows up to that step, so the history always matches the weights, and
 a torn last line is ignored. The weights files are Keras' own (`model.load_weights` reads them).
@@ -42,7 +44,9 @@ from .writer import RunWriter
 
 LIVE = ("running",)
 RUNS_DIR_VARIABLE = "TUNE_WIDGETS_RUNS_DIR"
-WEIGHTLESS = {"lr_find": "an LR finder sweep, whose weights were put back when it ended"}  # purposes keeping no weights
+WEIGHTLESS = {  # purposes keeping no weights
+    "lr_find": "an LR finder sweep, whose weights were put back when it ended",
+    "suggest_freeze": "suggest_freeze's probe, whose weights were put back when it ended"}
 
 
 def default_runs_dir():
@@ -268,10 +272,26 @@ class StoredRun:
                 row.pop("step", None)
                 epochs.append(row)
         return RunRecord(config=self.config, run_id=self.run_id, started_at=self.meta.get("started_at", 0.0),
-                         status=self.state, batches=batches, epochs=epochs,
+                         status=self.state, batches=batches, epochs=epochs, layer_signals=self._signals(step),
                          total_steps=self.meta.get("total_steps", 0), duration=self.status.get("duration", 0.0),
                          error=self.status.get("error", ""), ended_early=self.status.get("ended_early", ""),
                          weights=self.status.get("weights", ""))
+
+    def _signals(self, step):
+        """The run's `layer_signals` from signals.jsonl, up to `step` as the metrics are ({} for a
+        run written before signals were recorded)."""
+        signals = {}
+        for row in read_metrics(self.folder / "signals.jsonl"):
+            kind = row.pop("type", None)
+            if kind == "layers":
+                signals = {"layers": row["layers"], "samples": [], "drift": None, "seconds": 0.0}
+            elif signals and step is not None and row.get("step", 0) > step:
+                break
+            elif signals and kind == "sample":
+                signals["samples"].append(row)
+            elif signals and kind == "drift":
+                signals["drift"], signals["seconds"] = row["drift"], row.get("seconds", 0.0)
+        return signals
 
     def clean(self):
         """Remove temporary files a crashed writer left (the run's own files are never touched)."""

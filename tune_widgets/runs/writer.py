@@ -59,6 +59,7 @@ class RunWriter(Callback):
         self.folder, self.whole, self.keep_weights = Path(folder), model, keep_weights
         self.signature = signature(model)
         self.written = 0  # batch rows of the run record already written
+        self.signals_written = None  # signal samples already written (None: not even the layer names)
         self.saved_step = 0
         self.best, self.best_marks, self.pending_best = math.inf, None, None
         self.held = []  # the final saves' (path, weight values, marks), written by finish()
@@ -90,6 +91,7 @@ class RunWriter(Callback):
         run = self.trainer.run
         if len(run.batches) > self.written:  # stopped inside an epoch
             self._append(run, None)
+        self._append_signals(run, drift=True)
         if self.keep_weights and (self.saved_step != len(run.batches) or self.pending_best is not None):
             self._hold(run)
         run.weights = ("saving" if self.held else "saved") if self.keep_weights else ""
@@ -136,6 +138,25 @@ class RunWriter(Callback):
         if self.tensorboard is not None:
             self.tensorboard.write(rows)
         self.written = step
+        self._append_signals(run)
+
+    def _append_signals(self, run, drift=False):
+        """signals.jsonl: the layer names once, then each new sample (see training/signals.py),
+        and at the end the drift; TensorBoard gets each layer's figures under signals/."""
+        signals = run.layer_signals
+        if not signals:
+            return
+        rows = [] if self.signals_written is not None else [{"type": "layers", "layers": signals["layers"]}]
+        new = signals["samples"][self.signals_written or 0:]
+        rows += [{"type": "sample", **sample} for sample in new]
+        if drift and signals.get("drift") is not None:
+            rows.append({"type": "drift", "step": len(run.batches), "drift": signals["drift"],
+                         "seconds": signals["seconds"]})
+        if rows:
+            append_lines(self.folder / "signals.jsonl", rows)
+        if self.tensorboard is not None:
+            self.tensorboard.write_signals(signals["layers"], rows)
+        self.signals_written = len(signals["samples"])
 
     def _save(self, run, best_too):
         """last.weights.h5 now (and best.weights.h5 with it when this is the best epoch), then a
@@ -240,6 +261,17 @@ class TensorBoardLog:
                                           metadata=self.scalar)
         for writer in self.writers.values():
             writer.flush()
+
+    def write_signals(self, layers, rows):
+        """Each layer's update ratio and gradient norm at its sampled steps, and its drift at the end."""
+        with self.writers["train"].as_default():
+            for row in rows:
+                for key in ("update_ratio", "grad_norm", "drift"):
+                    for name, value in zip(layers, row.get(key) or ()):
+                        if value is not None:
+                            self.tf.summary.write(f"signals/{key}/{name}", self.tf.constant(float(value)),
+                                                  step=row["step"], metadata=self.scalar)
+        self.writers["train"].flush()
 
     def close(self):
         for writer in self.writers.values():

@@ -130,6 +130,88 @@ function summaryText(layers, frozen, lora) {
   return `${formatNumber(s.layers)} ${s.layers === 1 ? "layer" : "layers"} \xB7 ${formatNumber(s.trainable)} trainable / ${formatNumber(s.total)} total params` + (s.adapters ? ` \xB7 ${s.adapters} LoRA ${s.adapters === 1 ? "adapter" : "adapters"}` : "");
 }
 
+// src/signals.js
+var SIGNALS = [
+  ["none", "no signal"],
+  ["rates", "learning rate"],
+  ["update_ratio", "update ratio \u2016\u0394w\u2016/\u2016w\u2016"],
+  ["drift", "drift from the loaded weights"]
+];
+function signalValues(layers, frozen, rates, signals, choice) {
+  const L = normalizeLayers(layers);
+  const n = L.names.length;
+  if (choice === "rates") {
+    const f = arr(frozen);
+    const r = arr(rates);
+    return L.names.map((_, i) => {
+      if (f[i] || !(Number(L.params[i]) > 0)) return null;
+      const v = Number(r[L.blocks[i]]);
+      return Number.isFinite(v) ? v : null;
+    });
+  }
+  const sent = signals && Array.isArray(signals[choice]) ? signals[choice] : [];
+  return Array.from({ length: n }, (_, i) => {
+    const v = sent[i];
+    return v === null || v === void 0 || !Number.isFinite(Number(v)) ? null : Number(v);
+  });
+}
+function signalShades(values) {
+  const positive = values.filter((v) => v !== null && v > 0);
+  if (positive.length === 0) return values.map((v) => v === null ? null : 0);
+  const lo = Math.log(Math.min(...positive));
+  const hi = Math.log(Math.max(...positive));
+  return values.map((v) => {
+    if (v === null) return null;
+    if (!(v > 0)) return 0;
+    return hi > lo ? 0.15 + 0.85 * (Math.log(v) - lo) / (hi - lo) : 1;
+  });
+}
+function signalText(choice, value, step) {
+  if (value === null) return "";
+  const label = (SIGNALS.find(([key]) => key === choice) || ["", choice])[1];
+  const figure = value === 0 ? "0" : formatRate(value);
+  return `${label} ${figure}${choice === "update_ratio" && step ? ` (step ${step})` : ""}`;
+}
+function signalChooser(doc) {
+  const select = h(doc, "select", "tw-lm-signal-choice");
+  select.setAttribute("aria-label", "colour the layers by");
+  select.title = "Colour each layer by a training signal";
+  for (const [key, label] of SIGNALS) {
+    const option = h(doc, "option", "", label);
+    option.value = key;
+    select.appendChild(option);
+  }
+  return select;
+}
+function applySignals(view, frozen = currentFrozen(view)) {
+  const choice = String(view.model.get("signal") || "none");
+  if (view.signalChoice.value !== choice) view.signalChoice.value = choice;
+  view.root.classList.toggle("tw-lm-has-signal", choice !== "none");
+  const signals = view.model.get("signals") || {};
+  const values = choice === "none" ? view.layers.names.map(() => null) : signalValues(view.layers, frozen, view.model.get("rates"), signals, choice);
+  const shades = signalShades(values);
+  const { signalCells } = view;
+  for (let i = 0; i < signalCells.length; i++) {
+    const cell = signalCells[i];
+    const shade = shades[i];
+    cell.classList.toggle("tw-lm-signal-none", shade === null);
+    cell.style.setProperty("--tw-lm-shade", shade === null ? "0" : shade.toFixed(3));
+    cell.title = signalText(choice, values[i], signals.step);
+    cell.dataset.value = values[i] === null ? "" : String(values[i]);
+  }
+}
+function applySuggestion(view) {
+  const suggested = Array.isArray(view.model.get("suggested")) ? view.model.get("suggested") : [];
+  let last = -1;
+  for (let i = 0; i < view.rows.length; i++) {
+    const on = suggested[i] === true;
+    view.rows[i].classList.toggle("tw-lm-suggested", on);
+    if (on) last = i;
+  }
+  view.suggestNote.hidden = last < 0;
+  view.suggestNote.textContent = last < 0 ? "" : `suggested: freeze up to ${view.layers.names[last]}`;
+}
+
 // src/view.js
 var LORA_TITLE = "LoRA: low-rank adapters that train while the weights they adapt stay frozen";
 function h(doc, tag, className, text) {
@@ -152,6 +234,8 @@ function layersState(rawLayers) {
     // "up to here" button per layer index
     rateCells: new Array(n),
     // learning-rate cell per layer index
+    signalCells: new Array(n),
+    // signal colour cell per layer index
     shown: new Array(n).fill(null),
     // last frozen state written to each row's DOM (diff cache)
     groups: [],
@@ -171,6 +255,9 @@ function createView(model, doc) {
   summary.setAttribute("aria-live", "polite");
   const busyNote = h(doc, "span", "tw-lm-busy", "training\u2026");
   busyNote.hidden = true;
+  const suggestNote = h(doc, "span", "tw-lm-suggest-note");
+  suggestNote.title = "The freeze suggestion: apply or dismiss it in the Tuning panel";
+  suggestNote.hidden = true;
   const controls = h(doc, "div", "tw-lm-controls");
   const filter = h(doc, "input", "tw-lm-filter");
   filter.type = "search";
@@ -181,7 +268,8 @@ function createView(model, doc) {
   collapseAll.type = "button";
   const expandAll = h(doc, "button", "tw-lm-btn tw-lm-expand-all", "Expand all");
   expandAll.type = "button";
-  controls.append(filter, collapseAll, expandAll);
+  const signalChoice = signalChooser(doc);
+  controls.append(signalChoice, filter, collapseAll, expandAll);
   const loraSettings = h(doc, "span", "tw-lm-lora-settings");
   loraSettings.title = LORA_TITLE;
   const rankInput = h(doc, "input", "tw-lm-lora-rank");
@@ -196,7 +284,7 @@ function createView(model, doc) {
   alphaInput.placeholder = "= rank";
   alphaInput.setAttribute("aria-label", "LoRA alpha for new adapters (empty: alpha = rank)");
   loraSettings.append(h(doc, "span", "", "LoRA rank"), rankInput, h(doc, "span", "", "\u03B1"), alphaInput);
-  header.append(summary, busyNote, loraSettings, controls);
+  header.append(summary, busyNote, suggestNote, loraSettings, controls);
   const errorBox = h(doc, "div", "tw-lm-error");
   errorBox.setAttribute("role", "alert");
   errorBox.hidden = true;
@@ -209,7 +297,9 @@ function createView(model, doc) {
     root,
     summary,
     busyNote,
+    suggestNote,
     filter,
+    signalChoice,
     loraSettings,
     rankInput,
     alphaInput,
@@ -372,15 +462,17 @@ function buildRows(view) {
       typeEl.title = type;
       const paramsEl = h(doc, "span", "tw-lm-params", formatNumber(layers.params[i]));
       const rateEl = h(doc, "span", "tw-lm-rate");
+      const signalEl = h(doc, "span", "tw-lm-signal");
       const upto = h(doc, "button", "tw-lm-upto", "up to here");
       upto.type = "button";
       upto.title = UPTO_TITLE;
-      row.append(marker, nameEl, typeEl, paramsEl, rateEl);
+      row.append(marker, signalEl, nameEl, typeEl, paramsEl, rateEl);
       rowsEl.appendChild(row);
       if (hasLora) row.append(loraCell(view, i, row, rowsEl));
       row.append(upto);
       view.rows[i] = row;
       view.rateCells[i] = rateEl;
+      view.signalCells[i] = signalEl;
       view.markers[i] = marker;
       view.uptos[i] = upto;
     }
@@ -413,6 +505,7 @@ function applyFrozen(view) {
   }
   applySummary(view, frozen);
   applyRates(view, frozen);
+  applySignals(view, frozen);
 }
 function applyFilter(view) {
   const q = view.filter.value;
@@ -586,6 +679,7 @@ function build(view) {
   applyFrozen(view);
   applyLora(view);
   applyBusy(view);
+  applySuggestion(view);
 }
 function render({ model, el }) {
   const view = createView(model, el.ownerDocument || document);
@@ -598,11 +692,22 @@ function render({ model, el }) {
     ["change:lora", () => applyLora(view)],
     ["change:error", () => applyError(view)],
     ["change:busy", () => applyBusy(view)],
-    ["change:rates", () => applyRates(view)]
+    ["change:rates", () => {
+      applyRates(view);
+      applySignals(view);
+    }],
+    ["change:signal", () => applySignals(view)],
+    ["change:signals", () => applySignals(view)],
+    ["change:suggested", () => applySuggestion(view)]
   ];
+  const onSignalChoice = () => {
+    model.set("signal", view.signalChoice.value);
+    model.save_changes();
+  };
   view.root.addEventListener("click", onRootClick);
   view.root.addEventListener("mousedown", onMouseDown);
   view.filter.addEventListener("input", onFilterInput);
+  view.signalChoice.addEventListener("change", onSignalChoice);
   for (const [event, handler] of modelListeners) model.on(event, handler);
   build(view);
   applyError(view);
@@ -611,6 +716,7 @@ function render({ model, el }) {
     view.root.removeEventListener("click", onRootClick);
     view.root.removeEventListener("mousedown", onMouseDown);
     view.filter.removeEventListener("input", onFilterInput);
+    view.signalChoice.removeEventListener("change", onSignalChoice);
     view.root.remove();
   };
 }
@@ -627,6 +733,9 @@ export {
   normalizeLayers,
   normalizeLora,
   normalizeTargets,
+  signalShades,
+  signalText,
+  signalValues,
   summarize,
   summaryText,
   targetPath,

@@ -23,6 +23,7 @@ class Order:
     VALIDATION = 5  # adds val_* to the epoch's logs
     DIVERGENCE = 7  # sees val_loss, and ends a NaN run before its rows are recorded
     RECORDER = 10  # puts the batch and epoch rows into the run record
+    SIGNALS = 15  # samples the layer signals into the record after the step's row, before the writer
     RUN_WRITER = 20  # writes what the Recorder put in the record
     LR_FINDER = 25  # reads each batch's loss and may end the sweep: after the batch is written
     FEATURE = 50  # a training feature that does not need a slot of its own

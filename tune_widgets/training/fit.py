@@ -26,6 +26,7 @@ from .layer_rates import check as check_layer_rates
 from .layer_rates import variable_factors
 from .optimizers import build_optimizer, check_run_length
 from .progress import Progress, ProgressReporter
+from .signals import LayerSignals
 from .trainer import Trainer, fit_stage
 
 
@@ -80,10 +81,14 @@ class Fit:
                     model, train_x, validation_x, run.config["cache"] = self._inputs()
                 writers = self.store.callbacks(run, session.model, tensorboard=session.tensorboard)
                 reporter = ProgressReporter(lambda progress: setattr(session, "progress", progress.as_dict()))
+                signals = [] if any(isinstance(c, LayerSignals) for c in self.callbacks) else [LayerSignals()]
+                for callback in (*signals, *self.callbacks):
+                    if isinstance(callback, LayerSignals):
+                        callback.starting_point = session.starting_point
                 trainer = Trainer(model, train_x, session.train_data.labels, run=run, epochs=self.epochs,
                                   batch_size=self.batch_size, seed=self.seed, stop_requested=self.stop_requested,
                                   validation=(validation_x, session.validation_data.labels), whole=session.model,
-                                  callbacks=[reporter, DivergenceGuard(), *writers, *self.callbacks])
+                                  callbacks=[reporter, DivergenceGuard(), *signals, *writers, *self.callbacks])
                 with fit_stage(run, "compiling the model"):
                     session.compile(run.total_steps, model, jit_compile=run.config["jit_compile"])
                 with fit_stage(run, "training", acceleration.JIT_ADVICE if run.config["jit_compile"] else ""), \

@@ -1,15 +1,18 @@
-"""Evaluation: confusion matrix with class names, per-class precision/recall/F1, worst examples;
-for regression, predicted against true and the residuals, in the same figure."""
+"""Evaluation: confusion matrix with class names, per-class precision/recall/F1, worst examples
+with what decided each (Grad-CAM over pictures, highlighted tokens: `Session.explain`); for
+regression, predicted against true and the residuals, in the same figure."""
 
 import html
 
 import ipywidgets as widgets
+import numpy as np
 import plotly.graph_objects as go
 
+from ..errors import TuneWidgetsError
 from ..evaluation import RegressionReport
 from .base import Panel
 from .figures import LazyFigure
-from .render import example_html, table
+from .render import example_html, heatmap_thumbnail, table, tokens_html
 
 SIDE_BY_SIDE = {"xaxis": {"domain": [0, 0.46]}, "xaxis2": {"domain": [0.54, 1], "anchor": "y2", "visible": True},
                 "yaxis2": {"anchor": "x2", "visible": True}}
@@ -76,10 +79,25 @@ class EvaluationPanel(Panel):
             ("class", "precision", "recall", "F1", "support"),
             ((html.escape(r["class"]), f"{r['precision']:.2f}", f"{r['recall']:.2f}", f"{r['f1']:.2f}", r["support"])
              for r in report.per_class()))
+        why = self._why(report.worst)
         self.worst.value = "<b>Worst examples</b> (highest loss)" + table(
-            ("example", "true", "predicted", "p(true)"),
-            ((example_html(e.example), html.escape(e.true), html.escape(e.predicted), f"{e.confidence:.2f}")
-             for e in report.worst))
+            ("example", "true", "predicted", "p(true)", *(("why (what decided it)",) if why else ())),
+            ((example_html(e.example), html.escape(e.true), html.escape(e.predicted), f"{e.confidence:.2f}",
+              *((reason,) if why else ())) for e, reason in zip(report.worst, why or [None] * len(report.worst))))
+
+    def _why(self, worst):
+        """Each worst example's explanation as HTML (Grad-CAM over the picture, highlighted
+        tokens), or None where the model cannot be explained (feature vectors, no spatial layer)."""
+        examples = [e.example for e in worst]
+        if not examples or not (isinstance(examples[0], str) or np.ndim(examples[0]) >= 2):
+            return None
+        try:
+            found = self.session.explain(examples)
+        except TuneWidgetsError:
+            return None
+        return [f"{html.escape(item['class'])}: " + (tokens_html(item["tokens"]) if "tokens" in item
+                                                    else heatmap_thumbnail(example, item["heatmap"]))
+                for example, item in zip(examples, found)]
 
     def _show_regression(self, report):
         """Predicted against true (the diagonal is perfect) beside a histogram of the residuals."""

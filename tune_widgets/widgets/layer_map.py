@@ -1,6 +1,7 @@
 """The layer map: every layer of the session's model, clickable to freeze or unfreeze, with
-each trainable layer's learning rate (discriminative rates make them differ by block), and the
-layers LoRA can adapt, with a toggle each (a block opens to show its sublayers).
+each trainable layer's learning rate (discriminative rates make them differ by block), the
+layers LoRA can adapt, with a toggle each (a block opens to show its sublayers), and a column
+coloured by a training signal the browser chooses (see training/signals.py), live during a fit.
 
 The whole map is one compact synced structure (columns, not a widget per layer), so it stays
 smooth at 800+ layers. The browser sends the full `frozen` list, and the full `lora` list of
@@ -52,6 +53,19 @@ def layers_payload(rows, targets=()):
     return payload
 
 
+def signals_payload(rows, runs):
+    """{"step", "update_ratio", "drift"}, a value or None per row, from the latest run that
+    recorded signals of this model's layers (its last sample; its drift once it ended): the
+    `signals` trait. {} when no run has."""
+    names = [row.name for row in rows]
+    run = next((run for run in reversed(runs) if (run.layer_signals or {}).get("layers") == names), None)
+    if run is None:
+        return {}
+    signals = run.layer_signals
+    last = signals["samples"][-1] if signals["samples"] else {}
+    return {"step": last.get("step", 0), "update_ratio": last.get("update_ratio"), "drift": signals.get("drift")}
+
+
 def adapters_payload(plan):
     """[path, rank, alpha, adapter weights] per adapter: the `lora` trait."""
     return [[a.path, a.rank, a.alpha, a.params] for a in plan.adapters]
@@ -69,6 +83,9 @@ class LayerMap(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
     rates = traitlets.List(traitlets.Float()).tag(sync=True)
+    signal = traitlets.Enum(("none", "rates", "update_ratio", "drift"), "none").tag(sync=True)
+    signals = traitlets.Dict().tag(sync=True)
+    suggested = traitlets.List(traitlets.Bool()).tag(sync=True)
 
     def __init__(self, session, **kwargs):
         super().__init__(**kwargs)
@@ -77,6 +94,8 @@ class LayerMap(anywidget.AnyWidget):
         session.observe(self._session_changed, names=["layers", "lora"])
         session.observe(self._show_busy, names=["training"])
         session.observe(self._show_rates, names=["optimizer"])
+        session.observe(self._show_signals, names=["progress", "runs"])  # progress: throttled like the charts
+        session.observe(self._show_suggestion, names=["freeze_suggestion"])
         self.observe(self._frozen_from_browser, names=["frozen"])
         self.observe(self._lora_from_browser, names=["lora"])
         self._show_session()
@@ -90,12 +109,25 @@ class LayerMap(anywidget.AnyWidget):
                 self.layers = layers_payload(rows, self.session.lora_targets)  # sent only if it differs
                 self.frozen = [row.frozen for row in rows]
                 self._show_rates()
+                self._show_signals()
+                self._show_suggestion()
                 self.lora = adapters_payload(self.session.lora)
         finally:
             self._following = False
 
     def _show_rates(self, change=None):
         self.rates = block_rates(self.layers, self.session.optimizer)
+
+    def _show_signals(self, change=None):
+        self.signals = signals_payload(self.session.layers, self.session.runs)
+
+    def _show_suggestion(self, change=None):
+        """The rows `session.freeze_suggestion` would freeze ([] without one, or when it names
+        layers this model does not have)."""
+        suggestion, rows = self.session.freeze_suggestion, self.session.layers
+        names = {row.name for row in rows}
+        fits = suggestion is not None and set(suggestion.frozen) <= names
+        self.suggested = [row.name in suggestion.frozen for row in rows] if fits else []
 
     def _session_changed(self, change):
         self.error = ""  # a message about the layers as they were

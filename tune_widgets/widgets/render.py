@@ -1,4 +1,5 @@
-"""Small HTML pieces the panels share: an example as text or a thumbnail, a table, a bar chart.
+"""Small HTML pieces the panels share: an example as text or a thumbnail, a Grad-CAM overlay,
+highlighted tokens, a table, a bar chart.
 
 Inline HTML and SVG, not plotting widgets: each Plotly FigureWidget carries ~5 MB of front end,
 and a bar per class or a 48-pixel thumbnail needs none of it.
@@ -35,6 +36,30 @@ def thumbnail(image, size=48):
     picture.save(buffer, format="PNG")
     return (f'<img class="tw-thumb" width="{size}" height="{size}" alt="" '
             f'src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"/>')
+
+
+def heatmap_thumbnail(image, heatmap, size=48):
+    """`image` as a grey thumbnail with `heatmap` (H×W in [0, 1], as `Session.explain` gives)
+    laid over it in red: where Grad-CAM says the model looked."""
+    array = np.asarray(image, dtype="float32")
+    grey = array.mean(-1) if array.ndim == 3 else array
+    low, high = float(grey.min()), float(grey.max())
+    grey = (grey - low) / (high - low or 1)
+    heat = np.asarray(heatmap, dtype="float32")[..., None]
+    rgb = grey[..., None] * (1 - 0.6 * heat) + np.array([1.0, 0.1, 0.0]) * 0.6 * heat
+    return thumbnail(rgb * 255, size).replace('class="tw-thumb"', 'class="tw-thumb tw-heatmap"', 1)
+
+
+def tokens_html(tokens):
+    """[(token, score)] as the tokens in a row, each shaded by its score (red for one that
+    raised the decided class, blue for one that lowered it), the score on hover."""
+    top = max((abs(score) for _, score in tokens), default=0.0) or 1.0
+    spans = []
+    for token, score in tokens:
+        colour = "220,50,30" if score >= 0 else "30,90,220"
+        spans.append(f'<span class="tw-token" title="{score:+.3f}" style="background:rgba({colour},'
+                     f'{abs(score) / top * 0.8:.2f});padding:0 2px;border-radius:2px">{html.escape(token)}</span>')
+    return '<span class="tw-tokens">' + " ".join(spans) + "</span>"
 
 
 def table(headers, rows):

@@ -1,4 +1,5 @@
-"""Tuning: fine-tune with gradual unfreezing, and the freeze sweep with its chart.
+"""Tuning: fine-tune with gradual unfreezing, the freeze sweep with its chart, and the freeze
+suggestion with Apply and Dismiss (the layer map marks what it would freeze).
 
 Both run several fits in a worker thread, so the kernel stays free; the training panel shows
 each fit as it runs and its Stop ends the tool. The sweep's chart follows `session.freeze_sweep`,
@@ -41,6 +42,15 @@ class TuningPanel(Panel):
         self.apply_best.add_class("tw-apply-best")
         self.chart = widgets.HTML()
         self.chart.add_class("tw-sweep-chart")
+        self.suggest = widgets.Button(description="Suggest", icon="lightbulb-o",
+                                      tooltip="One short probe with every layer training: freeze the blocks that barely learn")
+        self.suggest.add_class("tw-suggest")
+        self.apply_suggestion = widgets.Button(description="Apply", disabled=True)
+        self.apply_suggestion.add_class("tw-apply-suggestion")
+        self.dismiss = widgets.Button(description="Dismiss", disabled=True)
+        self.dismiss.add_class("tw-dismiss-suggestion")
+        self.suggestion = widgets.HTML()
+        self.suggestion.add_class("tw-suggestion")
         self.futures = []
         super().__init__(session, [
             widgets.HTML("<i>Fine-tune</i>: head only first, then the body at half the rate, lower blocks slower"),
@@ -50,13 +60,20 @@ class TuningPanel(Panel):
             widgets.HTML("<i>Freeze sweep</i>: how much to freeze? One short run per cut point"),
             labelled("Cut points", self.points, "100px"), labelled("Epochs each", self.sweep_epochs, "100px"),
             widgets.HBox([self.sweep, self.apply_best]), self.chart,
+            widgets.HTML("<i>Freeze suggestion</i>: from the layer signals of one short probe (shown on the map)"),
+            widgets.HBox([self.suggest, self.apply_suggestion, self.dismiss]), self.suggestion,
         ])
         self.fine_tune.on_click(lambda _: self.start_fine_tune())
         self.sweep.on_click(lambda _: self.start_sweep())
         self.apply_best.on_click(lambda _: self.attempt(self._apply_best))
+        self.suggest.on_click(lambda _: self._start(self.session.suggest_freeze))
+        self.apply_suggestion.on_click(lambda _: self.attempt(self._apply_suggestion))
+        self.dismiss.on_click(lambda _: setattr(self.session, "freeze_suggestion", None))
         session.observe(self._show_sweep, names=["freeze_sweep"])
+        session.observe(self._show_suggestion, names=["freeze_suggestion"])
         session.observe(self._show_busy, names=["training"])
         self._show_sweep()
+        self._show_suggestion()
 
     def start_fine_tune(self):
         """session.fine_tune with the panel's settings, in the background."""
@@ -84,11 +101,24 @@ class TuningPanel(Panel):
 
     def _show_busy(self, change=None):
         busy = self.session.training or bool(self.futures)
-        self.fine_tune.disabled = self.sweep.disabled = busy
+        self.fine_tune.disabled = self.sweep.disabled = self.suggest.disabled = busy
         self._show_sweep()
+        self._show_suggestion()
 
     def _apply_best(self):
         self.session.set_frozen(self.session.freeze_sweep.best.frozen)
+
+    def _apply_suggestion(self):
+        self.session.set_frozen(self.session.freeze_suggestion.frozen)
+        self.session.freeze_suggestion = None
+
+    def _show_suggestion(self, change=None):
+        suggestion = self.session.freeze_suggestion
+        busy = self.session.training or bool(self.futures)
+        self.apply_suggestion.disabled = suggestion is None or busy
+        self.dismiss.disabled = suggestion is None
+        self.suggestion.value = ("<i>No suggestion: click Suggest to probe which blocks learn.</i>" if suggestion is None
+                                 else html.escape(suggestion.reason))
 
     def _show_sweep(self, change=None):
         result = self.session.freeze_sweep
