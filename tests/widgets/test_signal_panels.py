@@ -4,6 +4,7 @@ evaluation panel's explanations of the worst examples."""
 import tune_widgets as tw
 from tests.conftest import small_cnn
 from tests.families import LABELS, TEXTS, keras_hub_preset
+from tests.core.test_session import SlowBatches
 from tests.core.test_signals import dense_session
 from tests.core.test_suggest import noisy_bottom_session
 from tests.widgets.test_tuning_panels import settle
@@ -19,7 +20,7 @@ def test_the_map_sends_each_rows_signals_live_and_the_drift_once_the_fit_ends():
     assert layer_map.signals == {} and layer_map.signal == "none"
     sent = []
     layer_map.observe(lambda change: sent.append(change["new"]), names=["signals"])
-    session.fit(epochs=2)
+    session.fit(epochs=6, callbacks=[SlowBatches()])  # 42 batches of 50 ms: progress (every 0.5 s) sees samples
     names = layer_map.layers["names"]
     final = layer_map.signals
     assert len(final["update_ratio"]) == len(final["drift"]) == len(names)
