@@ -160,7 +160,7 @@ class Session(traitlets.HasTraits):
             self.starting_point = self.starting_point.with_head(model, self.backbone)
         self._restored = None  # a new model no longer holds a stored run's weights
         self.model = model
-        graph = model if model is not None else self.backbone.model
+        graph = self.graph
         apply_plan(graph, plan)
         self.plan = plan
         self.lora = lora_module.plan_of(graph)  # a new head shares the backbone's layers, adapters included

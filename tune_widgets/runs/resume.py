@@ -145,7 +145,7 @@ def load_run(session, run, weights="last"):
         session.adopt(restored.backbone, restored.model, restored.plan, head=restored.head,
                       keep_head=restored.keep_head, restored=restored)  # reset() returns to the run's weights
         session.optimizer = restored.optimizer
-    warn_if_data_differs(session, stacklevel=3)
+    warn_if_data_differs(session)
     return session
 
 
