@@ -69,11 +69,14 @@ export function loraCell(view, i, row, rowsEl) {
     paths.push(path);
     const sub = h(doc, "div", "tw-lm-subrow");
     sub.dataset.path = path;
+    const signal = h(doc, "span", "tw-lm-signal tw-lm-sub-signal");
+    view.subSignals.push({ path, owner: i, cell: signal });
     const subName = h(doc, "span", "tw-lm-sub-name", targets.paths[j]);
     subName.title = path;
     const params = h(doc, "span", "tw-lm-params", formatNumber(targets.params[j]));
     params.title = "weights LoRA would adapt (they stay frozen while adapted)";
     sub.append(
+      signal,
       subName,
       h(doc, "span", "tw-lm-type", typeName(layers, targets.types[j])),
       params,

@@ -13,7 +13,9 @@
 //   signal  (string, both ways)     the signal that colours the rows: "none",
 //                                   "rates", "update_ratio" or "drift"
 //   signals (object, Python -> JS)  {step, update_ratio, drift}: a value (or
-//                                   null) per layer, from the latest run
+//                                   null) per layer, from the latest run; with
+//                                   parts (the blocks' sublayers, by path) and
+//                                   blocks (one per block_names entry)
 //   suggested (bool[], Python -> JS) the rows the freeze suggestion would
 //                                   freeze ([] for none); marked, noted in the header
 //
@@ -43,7 +45,7 @@ export {
 } from "./layout.js";
 export { formatNumber, formatRate, layerRates, summarize, summaryText } from "./numbers.js";
 export { freezeUpTo, toggleAdapters, toggleBlock, toggleRange } from "./interactions.js";
-export { signalShades, signalText, signalValues } from "./signals.js";
+export { blockValues, partValues, signalShades, signalText, signalValues } from "./signals.js";
 
 /** A `layers` change: start the per-layers state over and rebuild the list. */
 function build(view) {
@@ -72,7 +74,7 @@ function render({ model, el }) {
   const modelListeners = [
     ["change:layers", () => build(view)],
     ["change:frozen", () => applyFrozen(view)],
-    ["change:lora", () => applyLora(view)],
+    ["change:lora", () => { applyLora(view); applySignals(view); }],
     ["change:error", () => applyError(view)],
     ["change:busy", () => applyBusy(view)],
     ["change:rates", () => { applyRates(view); applySignals(view); }],

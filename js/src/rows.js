@@ -33,6 +33,7 @@ export function buildRows(view) {
     const caret = h(doc, "button", "tw-lm-caret");
     caret.type = "button";
     caret.setAttribute("aria-label", `collapse or expand ${g.name}`);
+    const signal = h(doc, "span", "tw-lm-signal tw-lm-block-signal");
     const name = h(doc, "span", "tw-lm-block-name", g.name);
     name.title = g.name;
     const count = h(doc, "span", "tw-lm-block-count");
@@ -40,7 +41,7 @@ export function buildRows(view) {
     toggle.type = "checkbox";
     toggle.title = "Freeze / unfreeze every layer of this block";
     toggle.setAttribute("aria-label", `freeze block ${g.name}`);
-    head.append(caret, name, count, toggle);
+    head.append(caret, signal, name, count, toggle);
 
     const rowsEl = h(doc, "div", "tw-lm-rows");
     for (const i of g.indices) {
@@ -71,7 +72,7 @@ export function buildRows(view) {
     }
     group.append(head, rowsEl);
     frag.appendChild(group);
-    view.groups.push({ ...g, el: group, rowsEl, toggle, count, caret });
+    view.groups.push({ ...g, el: group, rowsEl, toggle, count, caret, signal });
   }
   return frag;
 }

@@ -1,9 +1,11 @@
 // The signal column: each row coloured by the chosen signal (the learning
 // rates, the update ratio of the latest sampled step, or the drift from the
-// loaded weights), with the figure on hover. Values come from Python in the
-// `signals` trait; the choice is the `signal` trait (both ways).
+// loaded weights), with the figure on hover; an opened block's sublayers and
+// each block's header (its layers taken together) get theirs too, on the same
+// scale. Values come from Python in the `signals` trait; the choice is the
+// `signal` trait (both ways).
 
-import { arr, normalizeLayers } from "./layout.js";
+import { arr, normalizeLayers, normalizeLora } from "./layout.js";
 import { formatRate } from "./numbers.js";
 import { currentFrozen, h } from "./view.js";
 
@@ -21,7 +23,6 @@ export const SIGNALS = [
  */
 export function signalValues(layers, frozen, rates, signals, choice) {
   const L = normalizeLayers(layers);
-  const n = L.names.length;
   if (choice === "rates") {
     const f = arr(frozen);
     const r = arr(rates);
@@ -31,11 +32,53 @@ export function signalValues(layers, frozen, rates, signals, choice) {
       return Number.isFinite(v) ? v : null;
     });
   }
-  const sent = signals && Array.isArray(signals[choice]) ? signals[choice] : [];
-  return Array.from({ length: n }, (_, i) => {
-    const v = sent[i];
-    return v === null || v === undefined || !Number.isFinite(Number(v)) ? null : Number(v);
-  });
+  const sent = signals ? signals[choice] : undefined;
+  return L.names.map((_, i) => figure(sent, i));
+}
+
+/** One sent figure, or null where there is none. */
+function figure(values, i) {
+  const v = Array.isArray(values) ? values[i] : undefined;
+  return v === null || v === undefined || !Number.isFinite(Number(v)) ? null : Number(v);
+}
+
+/**
+ * One value per sublayer `{ path, owner }` for `choice`: its layer's rate
+ * while that layer trains or the sublayer is adapted (`adapted`, a Set of
+ * paths); else its figure in `signals.parts` by path (null when not sent).
+ */
+export function partValues(layers, frozen, rates, signals, choice, subs, adapted = new Set()) {
+  if (choice === "rates") {
+    const own = signalValues(layers, frozen, rates, signals, "rates");
+    const L = normalizeLayers(layers);
+    const r = arr(rates);
+    return subs.map(({ path, owner }) => {
+      if (own[owner] !== null) return own[owner];
+      const v = Number(r[L.blocks[owner]]);
+      return adapted.has(path) && Number.isFinite(v) ? v : null;
+    });
+  }
+  const parts = (signals && signals.parts) || {};
+  const index = new Map(arr(parts.paths).map((path, k) => [path, k]));
+  return subs.map(({ path }) => (index.has(path) ? figure(parts[choice], index.get(path)) : null));
+}
+
+/**
+ * One value per block (in `block_names` order) for `choice`: the block's rate
+ * while any of its layers with weights trains; else the block's figure as
+ * sent in `signals.blocks` (its layers taken together).
+ */
+export function blockValues(layers, frozen, rates, signals, choice) {
+  const L = normalizeLayers(layers);
+  if (choice === "rates") {
+    const own = signalValues(layers, frozen, rates, signals, "rates");
+    return L.block_names.map((_, b) => {
+      const i = L.blocks.findIndex((block, k) => block === b && own[k] !== null);
+      return i < 0 ? null : own[i];
+    });
+  }
+  const sent = (signals && signals.blocks) || {};
+  return L.block_names.map((_, b) => figure(sent[choice], b));
 }
 
 /**
@@ -54,12 +97,19 @@ export function signalShades(values) {
   });
 }
 
-/** A value as hover text: "update ratio 3.2e-4 (step 40)". */
-export function signalText(choice, value, step) {
+/** A value as hover text: "update ratio 3.2e-4 (step 40)", and what it covers when `scope` is given. */
+export function signalText(choice, value, step, scope = "") {
   if (value === null) return "";
   const label = (SIGNALS.find(([key]) => key === choice) || ["", choice])[1];
-  const figure = value === 0 ? "0" : formatRate(value);
-  return `${label} ${figure}${choice === "update_ratio" && step ? ` (step ${step})` : ""}`;
+  const shown = value === 0 ? "0" : formatRate(value);
+  return `${label} ${shown}${choice === "update_ratio" && step ? ` (step ${step})` : ""}${scope ? `, ${scope}` : ""}`;
+}
+
+function paint(cell, shade, title, value) {
+  cell.classList.toggle("tw-lm-signal-none", shade === null);
+  cell.style.setProperty("--tw-lm-shade", shade === null ? "0" : shade.toFixed(3));
+  cell.title = title;
+  cell.dataset.value = value === null ? "" : String(value);
 }
 
 /** The header's choice of signal. */
@@ -75,24 +125,33 @@ export function signalChooser(doc) {
   return select;
 }
 
-/** Every row's signal cell from the model's `signal`, `signals`, `rates` and `frozen`. */
+/** Every row's, sublayer's and block header's signal cell from the model's
+ * `signal`, `signals`, `rates`, `lora` and `frozen`, on one scale. */
 export function applySignals(view, frozen = currentFrozen(view)) {
   const choice = String(view.model.get("signal") || "none");
   if (view.signalChoice.value !== choice) view.signalChoice.value = choice;
   view.root.classList.toggle("tw-lm-has-signal", choice !== "none");
   const signals = view.model.get("signals") || {};
-  const values = choice === "none" ? view.layers.names.map(() => null)
-    : signalValues(view.layers, frozen, view.model.get("rates"), signals, choice);
-  const shades = signalShades(values);
-  const { signalCells } = view;
+  const rates = view.model.get("rates");
+  const none = (list) => list.map(() => null);
+  const { layers, signalCells, subSignals, groups } = view;
+  const adapted = new Set(normalizeLora(view.model.get("lora")).map((a) => a.path));
+  const rows = choice === "none" ? none(layers.names) : signalValues(layers, frozen, rates, signals, choice);
+  const parts = choice === "none" ? none(subSignals)
+    : partValues(layers, frozen, rates, signals, choice, subSignals, adapted);
+  const blocks = choice === "none" ? none(layers.block_names) : blockValues(layers, frozen, rates, signals, choice);
+  const shades = signalShades([...rows, ...parts, ...groups.map((g) => blocks[g.block] ?? null)]);
   for (let i = 0; i < signalCells.length; i++) {
-    const cell = signalCells[i];
-    const shade = shades[i];
-    cell.classList.toggle("tw-lm-signal-none", shade === null);
-    cell.style.setProperty("--tw-lm-shade", shade === null ? "0" : shade.toFixed(3));
-    cell.title = signalText(choice, values[i], signals.step);
-    cell.dataset.value = values[i] === null ? "" : String(values[i]);
+    paint(signalCells[i], shades[i], signalText(choice, rows[i], signals.step), rows[i]);
   }
+  subSignals.forEach(({ cell }, k) => {
+    paint(cell, shades[rows.length + k], signalText(choice, parts[k], signals.step), parts[k]);
+  });
+  groups.forEach((g, k) => {
+    const value = blocks[g.block] ?? null;
+    const scope = g.indices.length > 1 ? `its ${g.indices.length} layers taken together` : "";
+    paint(g.signal, shades[rows.length + parts.length + k], signalText(choice, value, signals.step, scope), value);
+  });
 }
 
 /** The rows the freeze suggestion would freeze (`suggested`), marked, and the header's note. */

@@ -30,9 +30,10 @@ export function layersState(rawLayers) {
     rateCells: new Array(n), // learning-rate cell per layer index
     signalCells: new Array(n), // signal colour cell per layer index
     shown: new Array(n).fill(null), // last frozen state written to each row's DOM (diff cache)
-    groups: [], // [{ block, name, indices, el, rowsEl, toggle, count, caret }]
+    groups: [], // [{ block, name, indices, el, rowsEl, toggle, count, caret, signal }]
     chips: [], // LoRA toggle buttons, each with .paths (the targets it toggles)
     subs: [], // [{ name, button, list, paths, row }] per layer with sublayers to show
+    subSignals: [], // [{ path, owner, cell }]: each sublayer's signal cell, owner = its layer's index
     anchor: null, // last clicked row index, for shift-click ranges
   };
 }

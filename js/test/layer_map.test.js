@@ -9,6 +9,8 @@ import widget, {
   matchesFilter,
   normalizeFrozen,
   normalizeTargets,
+  blockValues,
+  partValues,
   signalShades,
   signalText,
   signalValues,
@@ -878,6 +880,63 @@ describe("signal column", () => {
     expect(titleOf(1)).toBe("learning rate 1e-3");
     model.fromPython("frozen", [F, F, F, F, F, F, F, T]);
     expect(titleOf(1)).toBe(""); // frozen: no rate
+  });
+});
+
+describe("signals of sublayers and blocks", () => {
+  const KEY = "transformer_layer_0/self_attention_layer/key";
+  const subs = [{ path: QUERY, owner: 2 }, { path: VALUE, owner: 2 }, { path: FFN, owner: 2 }];
+  const signals = {
+    step: 12,
+    update_ratio: [null, 0, 1e-3, 1e-2],
+    parts: { paths: [QUERY, KEY, VALUE], update_ratio: [1e-1, 0, 1e-4], drift: null },
+    blocks: { update_ratio: [null, 0, 1e-3, 1e-2], drift: [null, null, null, null] },
+  };
+  const subCell = (path) => subrow(path).querySelector(".tw-lm-signal");
+  const blockCell = (b) => el.querySelector(`.tw-lm-block[data-block="${b}"] .tw-lm-signal`);
+
+  it("partValues finds each sublayer's figure by path, and its layer's rate while it trains or is adapted", () => {
+    expect(partValues(textLayers(), [F, F, F, F], [], signals, "update_ratio", subs)).toEqual([1e-1, 1e-4, null]);
+    expect(partValues(textLayers(), [F, F, F, F], [], signals, "drift", subs)).toEqual([null, null, null]);
+    const rates = [1e-3, 1e-3, 1e-4, 1e-2];
+    expect(partValues(textLayers(), [T, T, T, T], rates, {}, "rates", subs)).toEqual([1e-4, 1e-4, 1e-4]);
+    expect(partValues(textLayers(), [T, T, F, T], rates, {}, "rates", subs, new Set([QUERY]))).toEqual([1e-4, null, null]);
+  });
+
+  it("blockValues gives each block its sent figure, or its rate while a layer of it trains", () => {
+    expect(blockValues(textLayers(), [F, F, F, F], [], signals, "update_ratio")).toEqual([null, 0, 1e-3, 1e-2]);
+    expect(blockValues(sampleLayers(), [F, F, F, T, F, F, F, F], [1e-5, 1e-4, 1e-3], {}, "rates")).toEqual([null, 1e-4, null]);
+  });
+
+  it("an opened block's sublayers and every block header are coloured on the rows' scale", () => {
+    const { model } = mount({ layers: textLayers(), frozen: [F, F, F, F], signal: "update_ratio", signals });
+    click(row(2).querySelector(".tw-lm-subs"));
+    expect(Number(subCell(QUERY).style.getPropertyValue("--tw-lm-shade"))).toBeCloseTo(1); // the largest of all
+    expect(subCell(QUERY).title).toBe("update ratio \u2016\u0394w\u2016/\u2016w\u2016 1e-1 (step 12)");
+    expect(subCell(VALUE).dataset.value).toBe("0.0001");
+    expect(subCell(FFN).classList.contains("tw-lm-signal-none")).toBe(true); // not sent: no figure
+    expect(blockCell(1).dataset.value).toBe("0"); // a frozen block's exact zero
+    expect(blockCell(0).classList.contains("tw-lm-signal-none")).toBe(true);
+    expect(Number(blockCell(3).style.getPropertyValue("--tw-lm-shade"))).toBeLessThan(1);
+
+    model.fromPython("signals", { ...signals, parts: { ...signals.parts, update_ratio: [1e-5, 0, 1e-4] } });
+    expect(subCell(QUERY).dataset.value).toBe("0.00001"); // live, like the rows
+    expect(Number(blockCell(3).style.getPropertyValue("--tw-lm-shade"))).toBeCloseTo(1);
+
+    model.fromPython("rates", [1e-3, 1e-3, 1e-4, 1e-2]);
+    model.fromPython("signal", "rates");
+    model.fromPython("frozen", [T, T, F, T]);
+    expect(subCell(QUERY).dataset.value).toBe(""); // its block is frozen
+    model.fromPython("lora", [[QUERY, 8, 16, 1000]]);
+    expect(subCell(QUERY).title).toBe("learning rate 1e-4"); // adapted: it trains in a frozen block
+    model.fromPython("signal", "none");
+    expect(subCell(QUERY).title).toBe("");
+  });
+
+  it("a block of several layers says its figure covers them all", () => {
+    mount({ layers: sampleLayers(), frozen: allTrainable(), signal: "update_ratio",
+      signals: { step: 3, update_ratio: new Array(8).fill(1e-3), blocks: { update_ratio: [1e-3, 2e-3, 3e-3] } } });
+    expect(blockCell(1).title).toBe("update ratio \u2016\u0394w\u2016/\u2016w\u2016 2e-3 (step 3), its 3 layers taken together");
   });
 });
 

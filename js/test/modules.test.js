@@ -5,6 +5,7 @@ import { typeName } from "../src/layout.js";
 describe("modules", () => {
   it("the entry keeps its exports: render, and the pure helpers the bundle exposes", () => {
     expect(Object.keys(entry).sort()).toEqual([
+      "blockValues",
       "default",
       "formatNumber",
       "formatRate",
@@ -16,6 +17,7 @@ describe("modules", () => {
       "normalizeLayers",
       "normalizeLora",
       "normalizeTargets",
+      "partValues",
       "signalShades",
       "signalText",
       "signalValues",

@@ -78,15 +78,18 @@ def test_signals_every_must_be_a_whole_number():
         LayerSignals(every=0)
 
 
-def test_signals_go_to_tensorboard_when_it_is_on(tmp_path):
+def tensorboard_tags(runs_dir):
     import tensorflow as tf
 
+    return {value.tag for path in runs_dir.glob("*/tensorboard/train/events.*")
+            for event in tf.compat.v1.train.summary_iterator(str(path)) for value in event.summary.value}
+
+
+def test_signals_go_to_tensorboard_when_it_is_on(tmp_path):
     session = dense_session(runs_dir=tmp_path)
     session.tensorboard = True
     session.fit(epochs=1)
-    events = list((tmp_path).glob("*/tensorboard/train/events.*"))
-    tags = {value.tag for path in events for event in tf.compat.v1.train.summary_iterator(str(path))
-            for value in event.summary.value}
+    tags = tensorboard_tags(tmp_path)
     assert {"signals/update_ratio/block1_dense", "signals/grad_norm/head_dense", "signals/drift/block2_dense"} <= tags
 
 
@@ -100,3 +103,41 @@ def test_sampling_changes_nothing_in_the_training(cnn_session):
     assert len(sparse.layer_signals["samples"]) == 1
     assert [row["loss"] for row in dense.batches] == [row["loss"] for row in sparse.batches]
     assert dense.final["val_loss"] == sparse.final["val_loss"]
+
+
+def test_an_opened_blocks_sublayers_have_their_own_signals(tmp_path):
+    """A block's query trained through LoRA moves; its key, frozen, is exactly zero; the block's
+    own figure is its sublayers' taken together."""
+    from tests.families import LABELS, TEXTS, keras_hub_preset
+
+    keras_hub_preset("bert", tmp_path / "bert")
+    session = tw.Session(runs_dir=tmp_path / "runs").load_model(tmp_path / "bert", sequence_length=16)
+    session.set_data(TEXTS * 4, LABELS * 4, batch_size=8)
+    session.set_frozen([row.name for row in session.layers if row.block != "head"])
+    session.add_lora("transformer_layer_1/self_attention_layer/query", rank=2)
+    session.tensorboard = True
+    run = session.fit(epochs=2, callbacks=[LayerSignals(every=1)])
+    signals = run.layer_signals
+    paths, owners = signals["parts"]["paths"], signals["parts"]["owners"]
+    query, key = (paths.index(f"transformer_layer_1/self_attention_layer/{name}") for name in ("query", "key"))
+    assert signals["layers"][owners[query]] == "transformer_layer_1"
+    assert "token_embedding" not in paths and "head_dense" not in paths  # plain layers are their own figure
+    parts = [sample["parts"] for sample in signals["samples"]]
+    assert min(p["update_ratio"][query] for p in parts) > 0 and min(p["grad_norm"][query] for p in parts) > 0
+    assert {p["update_ratio"][key] for p in parts} == {0.0} and {p["grad_norm"][key] for p in parts} == {0.0}
+    assert signals["parts"]["drift"][query] > 0 and signals["parts"]["drift"][key] == 0.0
+    block = signals["layers"].index("transformer_layer_1")
+    assert column(run, "transformer_layer_1") == pytest.approx([p["update_ratio"][query] for p in parts])
+    assert signals["drift"][block] > 0 and signals["loaded_norm"][block] > 0
+    assert {f"signals/{key}/transformer_layer_1/self_attention_layer/query" for key in ("update_ratio", "drift")} \
+        <= tensorboard_tags(tmp_path / "runs")
+
+    session.reset()
+    session.set_frozen(())
+    run = session.fit(epochs=1, callbacks=[LayerSignals(every=1)])
+    signals, mine = run.layer_signals, [i for i, owner in enumerate(owners) if owner == block]
+    for sample in signals["samples"]:  # a layer's ratio is its parts' in quadrature: between their least and most
+        inside = [sample["parts"]["update_ratio"][i] for i in mine]
+        assert min(inside) * 0.999 <= sample["update_ratio"][block] <= max(inside) * 1.001
+    stored = RunStore(tmp_path / "runs").records()[-1]
+    assert stored.layer_signals == json.loads(json.dumps(signals))

@@ -1,6 +1,10 @@
 """The layer map's signal column follows the fit; the tuning panel's freeze suggestion; the
 evaluation panel's explanations of the worst examples."""
 
+import keras
+import numpy as np
+import pytest
+
 import tune_widgets as tw
 from tests.conftest import small_cnn
 from tests.families import LABELS, TEXTS, keras_hub_preset
@@ -60,3 +64,65 @@ def test_the_worst_examples_show_what_decided_them(cnn_session, tmp_path):
     text.evaluate()
     assert panel.worst.value.count('class="tw-tokens"') == len(text.evaluation.worst)
     assert '<span class="tw-token" title="' in panel.worst.value
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Pair(keras.layers.Layer):
+    """A block of two Dense sublayers: what a transformer layer is to the map, in miniature."""
+
+    def __init__(self, units=16, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.inner = keras.layers.Dense(units, activation="relu", name="inner")
+        self.outer = keras.layers.Dense(units, activation="relu", name="outer")
+
+    def build(self, shape):
+        with keras.name_scope(self.name, caller=self):
+            self.inner.build(shape)
+            self.outer.build((*shape[:-1], self.units))
+
+    def call(self, x):
+        return self.outer(self.inner(x))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def pair_session():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8,), name="features")
+    hidden = keras.layers.Dense(16, activation="relu", name="block1_dense")(inputs)
+    hidden = Pair(name="pair")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="predictions")(hidden))
+    session = tw.Session(runs_dir=None).load_model(model, head=tw.HeadSpec(dropout=0.0))
+    session.set_data(x, (x.sum(1) > 0).astype("int32"), batch_size=32)
+    return session
+
+
+def test_an_opened_block_shows_its_sublayers_figures_and_a_block_its_layers_together():
+    session = pair_session()
+    layer_map = LayerMap(session)
+    targets = layer_map.layers["lora_targets"]
+    pair = layer_map.layers["names"].index("pair")
+    assert [path for owner, path in zip(targets["owners"], targets["paths"]) if owner == pair] == ["inner", "outer"]
+    session.set_frozen(["block1_dense"])
+    session.fit(epochs=2)
+    sent, rows = layer_map.signals, session.layers
+    assert sent["parts"]["paths"] == ["pair/inner", "pair/outer"]  # the paths the map's sublayer rows carry
+    assert min(sent["parts"]["update_ratio"]) > 0 and min(sent["parts"]["drift"]) > 0
+    assert sent["update_ratio"][layer_map.layers["names"].index("block1_dense")] == 0.0  # frozen: exactly zero
+    blocks = layer_map.layers["block_names"]
+    by_block = dict(zip(blocks, sent["blocks"]["update_ratio"]))
+    assert rows[pair].block == "block1"  # with block1_dense: the block's figure counts what it trains
+    assert by_block["block1"] == pytest.approx(sent["update_ratio"][pair])
+    assert by_block["inputs"] is None  # no weights
+    head = [row.index for row in rows if row.block == "head"]
+    ratios, norms = ([session.runs[-1].layer_signals["samples"][-1][key][i] for i in head]
+                     for key in ("update_ratio", "weight_norm"))
+    together = np.sqrt(sum((r * n) ** 2 for r, n in zip(ratios, norms)) / sum(n * n for n in norms))
+    assert by_block["head"] == pytest.approx(together) and dict(zip(blocks, sent["blocks"]["drift"]))["head"] > 0
+    session.set_frozen(["block1_dense", "pair"])
+    session.fit(epochs=1)
+    assert dict(zip(blocks, layer_map.signals["blocks"]["update_ratio"]))["block1"] == 0.0  # all frozen: exactly zero

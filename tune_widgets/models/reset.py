@@ -59,15 +59,20 @@ class StartingPoint:
         """{layer name: ‖w − w₀‖ / ‖w₀‖} for each top-level layer of `model` holding weights this
         starting point kept: how far training has moved it from the weights it was loaded (or
         built, or added) with. Zero for a layer no fit has changed since, and after `restore`."""
+        return {name: distance / size if size else distance
+                for name, (distance, size) in self.distances([(layer.name, layer.weights) for layer in model.layers])}
+
+    def distances(self, groups):
+        """[(key, (‖w − w₀‖, ‖w₀‖))] for each (key, variables) group holding weights this starting
+        point kept (the others are left out)."""
         kept = {**self.pretrained.values, **(self.head.values if self.head else {}),
                 **(self.adapters.values if self.adapters else {})}
-        found = {}
-        for layer in model.layers:
-            pairs = [(np.asarray(variable), kept[variable.path]) for variable in layer.weights if variable.path in kept]
+        found = []
+        for key, variables in groups:
+            pairs = [(np.asarray(variable), kept[variable.path]) for variable in variables if variable.path in kept]
             if pairs:
-                size = math.sqrt(sum(_squares(start) for _, start in pairs))
-                moved = math.sqrt(sum(_squares(now - start) for now, start in pairs))
-                found[layer.name] = moved / size if size else moved
+                found.append((key, (math.sqrt(sum(_squares(now - start) for now, start in pairs)),
+                                    math.sqrt(sum(_squares(start) for _, start in pairs)))))
         return found
 
     @property

@@ -23,7 +23,7 @@ class RunRecord:
     error: str = ""
     ended_early: str = ""  # which plain Keras callback ended a completed run early (EarlyStopping), and when
     weights: str = ""  # "saving" from the run's end until its final weights are on disk, then "saved"; "" if none kept
-    layer_signals: dict = dataclasses.field(default_factory=dict)  # see training/signals.py: layers, samples, drift
+    layer_signals: dict = dataclasses.field(default_factory=dict)  # see empty_signals and training/signals.py
 
     @property
     def final(self):
@@ -43,3 +43,14 @@ def thinned(count, limit):
     long runs keep their shape in a chart or a metrics file at a bounded size."""
     stride = max(1, -(-count // limit))
     return list(range(count - 1, -1, -stride))[::-1]
+
+
+def empty_signals(names, parts=((), ())):
+    """A run's `layer_signals` before its first sample (see training/signals.py): the top-level
+    layer `names`, and the blocks' sublayers as `parts` (their paths, and each one's layer index).
+    Each sample adds per layer "update_ratio", "weight_norm", "grad_norm" and "descent", and per
+    sublayer "parts": {"update_ratio", "grad_norm"}; the end of the fit adds each layer's "drift"
+    and "loaded_norm" (‖w₀‖) and each sublayer's "parts"["drift"]."""
+    paths, owners = parts
+    return {"layers": list(names), "parts": {"paths": list(paths), "owners": list(owners), "drift": None},
+            "samples": [], "drift": None, "loaded_norm": None, "seconds": 0.0}

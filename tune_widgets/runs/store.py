@@ -39,7 +39,7 @@ from ..saving.atomic import TEMPORARY
 from . import architecture
 from .folder import (FORMAT, config_file, read_json, status_file, unwritable,  # noqa: F401 (FORMAT: the store's format)
                      write_json)
-from .record import RunRecord
+from .record import RunRecord, empty_signals
 from .writer import RunWriter
 
 LIVE = ("running",)
@@ -284,13 +284,15 @@ class StoredRun:
         for row in read_metrics(self.folder / "signals.jsonl"):
             kind = row.pop("type", None)
             if kind == "layers":
-                signals = {"layers": row["layers"], "samples": [], "drift": None, "seconds": 0.0}
+                parts = row.get("parts") or {}  # none in a run written before sublayers were sampled
+                signals = empty_signals(row["layers"], (parts.get("paths", ()), parts.get("owners", ())))
             elif signals and step is not None and row.get("step", 0) > step:
                 break
             elif signals and kind == "sample":
                 signals["samples"].append(row)
             elif signals and kind == "drift":
                 signals["drift"], signals["seconds"] = row["drift"], row.get("seconds", 0.0)
+                signals["loaded_norm"], signals["parts"]["drift"] = row.get("loaded_norm"), row.get("part_drift")
         return signals
 
     def clean(self):

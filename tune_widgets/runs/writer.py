@@ -146,16 +146,19 @@ class RunWriter(Callback):
         signals = run.layer_signals
         if not signals:
             return
-        rows = [] if self.signals_written is not None else [{"type": "layers", "layers": signals["layers"]}]
+        rows = [] if self.signals_written is not None else [
+            {"type": "layers", "layers": signals["layers"],
+             "parts": {key: signals["parts"][key] for key in ("paths", "owners")}}]
         new = signals["samples"][self.signals_written or 0:]
         rows += [{"type": "sample", **sample} for sample in new]
         if drift and signals.get("drift") is not None:
             rows.append({"type": "drift", "step": len(run.batches), "drift": signals["drift"],
+                         "loaded_norm": signals["loaded_norm"], "part_drift": signals["parts"]["drift"],
                          "seconds": signals["seconds"]})
         if rows:
             append_lines(self.folder / "signals.jsonl", rows)
         if self.tensorboard is not None:
-            self.tensorboard.write_signals(signals["layers"], rows)
+            self.tensorboard.write_signals(signals["layers"], signals["parts"]["paths"], rows)
         self.signals_written = len(signals["samples"])
 
     def _save(self, run, best_too):
@@ -262,12 +265,14 @@ class TensorBoardLog:
         for writer in self.writers.values():
             writer.flush()
 
-    def write_signals(self, layers, rows):
-        """Each layer's update ratio and gradient norm at its sampled steps, and its drift at the end."""
+    def write_signals(self, layers, paths, rows):
+        """Each layer's and block sublayer's (by path) update ratio and gradient norm at its
+        sampled steps, and its drift at the end."""
         with self.writers["train"].as_default():
             for row in rows:
+                parts = {**(row.get("parts") or {}), "drift": row.get("part_drift")}  # a sample's, or the end's
                 for key in ("update_ratio", "grad_norm", "drift"):
-                    for name, value in zip(layers, row.get(key) or ()):
+                    for name, value in (*zip(layers, row.get(key) or ()), *zip(paths, parts.get(key) or ())):
                         if value is not None:
                             self.tf.summary.write(f"signals/{key}/{name}", self.tf.constant(float(value)),
                                                   step=row["step"], metadata=self.scalar)

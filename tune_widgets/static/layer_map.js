@@ -139,7 +139,6 @@ var SIGNALS = [
 ];
 function signalValues(layers, frozen, rates, signals, choice) {
   const L = normalizeLayers(layers);
-  const n = L.names.length;
   if (choice === "rates") {
     const f = arr(frozen);
     const r = arr(rates);
@@ -149,11 +148,39 @@ function signalValues(layers, frozen, rates, signals, choice) {
       return Number.isFinite(v) ? v : null;
     });
   }
-  const sent = signals && Array.isArray(signals[choice]) ? signals[choice] : [];
-  return Array.from({ length: n }, (_, i) => {
-    const v = sent[i];
-    return v === null || v === void 0 || !Number.isFinite(Number(v)) ? null : Number(v);
-  });
+  const sent = signals ? signals[choice] : void 0;
+  return L.names.map((_, i) => figure(sent, i));
+}
+function figure(values, i) {
+  const v = Array.isArray(values) ? values[i] : void 0;
+  return v === null || v === void 0 || !Number.isFinite(Number(v)) ? null : Number(v);
+}
+function partValues(layers, frozen, rates, signals, choice, subs, adapted = /* @__PURE__ */ new Set()) {
+  if (choice === "rates") {
+    const own = signalValues(layers, frozen, rates, signals, "rates");
+    const L = normalizeLayers(layers);
+    const r = arr(rates);
+    return subs.map(({ path, owner }) => {
+      if (own[owner] !== null) return own[owner];
+      const v = Number(r[L.blocks[owner]]);
+      return adapted.has(path) && Number.isFinite(v) ? v : null;
+    });
+  }
+  const parts = signals && signals.parts || {};
+  const index = new Map(arr(parts.paths).map((path, k) => [path, k]));
+  return subs.map(({ path }) => index.has(path) ? figure(parts[choice], index.get(path)) : null);
+}
+function blockValues(layers, frozen, rates, signals, choice) {
+  const L = normalizeLayers(layers);
+  if (choice === "rates") {
+    const own = signalValues(layers, frozen, rates, signals, "rates");
+    return L.block_names.map((_, b) => {
+      const i = L.blocks.findIndex((block, k) => block === b && own[k] !== null);
+      return i < 0 ? null : own[i];
+    });
+  }
+  const sent = signals && signals.blocks || {};
+  return L.block_names.map((_, b) => figure(sent[choice], b));
 }
 function signalShades(values) {
   const positive = values.filter((v) => v !== null && v > 0);
@@ -166,11 +193,17 @@ function signalShades(values) {
     return hi > lo ? 0.15 + 0.85 * (Math.log(v) - lo) / (hi - lo) : 1;
   });
 }
-function signalText(choice, value, step) {
+function signalText(choice, value, step, scope = "") {
   if (value === null) return "";
   const label = (SIGNALS.find(([key]) => key === choice) || ["", choice])[1];
-  const figure = value === 0 ? "0" : formatRate(value);
-  return `${label} ${figure}${choice === "update_ratio" && step ? ` (step ${step})` : ""}`;
+  const shown = value === 0 ? "0" : formatRate(value);
+  return `${label} ${shown}${choice === "update_ratio" && step ? ` (step ${step})` : ""}${scope ? `, ${scope}` : ""}`;
+}
+function paint(cell, shade, title, value) {
+  cell.classList.toggle("tw-lm-signal-none", shade === null);
+  cell.style.setProperty("--tw-lm-shade", shade === null ? "0" : shade.toFixed(3));
+  cell.title = title;
+  cell.dataset.value = value === null ? "" : String(value);
 }
 function signalChooser(doc) {
   const select = h(doc, "select", "tw-lm-signal-choice");
@@ -188,17 +221,25 @@ function applySignals(view, frozen = currentFrozen(view)) {
   if (view.signalChoice.value !== choice) view.signalChoice.value = choice;
   view.root.classList.toggle("tw-lm-has-signal", choice !== "none");
   const signals = view.model.get("signals") || {};
-  const values = choice === "none" ? view.layers.names.map(() => null) : signalValues(view.layers, frozen, view.model.get("rates"), signals, choice);
-  const shades = signalShades(values);
-  const { signalCells } = view;
+  const rates = view.model.get("rates");
+  const none = (list) => list.map(() => null);
+  const { layers, signalCells, subSignals, groups } = view;
+  const adapted = new Set(normalizeLora(view.model.get("lora")).map((a) => a.path));
+  const rows = choice === "none" ? none(layers.names) : signalValues(layers, frozen, rates, signals, choice);
+  const parts = choice === "none" ? none(subSignals) : partValues(layers, frozen, rates, signals, choice, subSignals, adapted);
+  const blocks = choice === "none" ? none(layers.block_names) : blockValues(layers, frozen, rates, signals, choice);
+  const shades = signalShades([...rows, ...parts, ...groups.map((g) => blocks[g.block] ?? null)]);
   for (let i = 0; i < signalCells.length; i++) {
-    const cell = signalCells[i];
-    const shade = shades[i];
-    cell.classList.toggle("tw-lm-signal-none", shade === null);
-    cell.style.setProperty("--tw-lm-shade", shade === null ? "0" : shade.toFixed(3));
-    cell.title = signalText(choice, values[i], signals.step);
-    cell.dataset.value = values[i] === null ? "" : String(values[i]);
+    paint(signalCells[i], shades[i], signalText(choice, rows[i], signals.step), rows[i]);
   }
+  subSignals.forEach(({ cell }, k) => {
+    paint(cell, shades[rows.length + k], signalText(choice, parts[k], signals.step), parts[k]);
+  });
+  groups.forEach((g, k) => {
+    const value = blocks[g.block] ?? null;
+    const scope = g.indices.length > 1 ? `its ${g.indices.length} layers taken together` : "";
+    paint(g.signal, shades[rows.length + parts.length + k], signalText(choice, value, signals.step, scope), value);
+  });
 }
 function applySuggestion(view) {
   const suggested = Array.isArray(view.model.get("suggested")) ? view.model.get("suggested") : [];
@@ -239,11 +280,13 @@ function layersState(rawLayers) {
     shown: new Array(n).fill(null),
     // last frozen state written to each row's DOM (diff cache)
     groups: [],
-    // [{ block, name, indices, el, rowsEl, toggle, count, caret }]
+    // [{ block, name, indices, el, rowsEl, toggle, count, caret, signal }]
     chips: [],
     // LoRA toggle buttons, each with .paths (the targets it toggles)
     subs: [],
     // [{ name, button, list, paths, row }] per layer with sublayers to show
+    subSignals: [],
+    // [{ path, owner, cell }]: each sublayer's signal cell, owner = its layer's index
     anchor: null
     // last clicked row index, for shift-click ranges
   };
@@ -380,11 +423,14 @@ function loraCell(view, i, row, rowsEl) {
     paths.push(path);
     const sub = h(doc, "div", "tw-lm-subrow");
     sub.dataset.path = path;
+    const signal = h(doc, "span", "tw-lm-signal tw-lm-sub-signal");
+    view.subSignals.push({ path, owner: i, cell: signal });
     const subName = h(doc, "span", "tw-lm-sub-name", targets.paths[j]);
     subName.title = path;
     const params = h(doc, "span", "tw-lm-params", formatNumber(targets.params[j]));
     params.title = "weights LoRA would adapt (they stay frozen while adapted)";
     sub.append(
+      signal,
       subName,
       h(doc, "span", "tw-lm-type", typeName(layers, targets.types[j])),
       params,
@@ -441,6 +487,7 @@ function buildRows(view) {
     const caret = h(doc, "button", "tw-lm-caret");
     caret.type = "button";
     caret.setAttribute("aria-label", `collapse or expand ${g.name}`);
+    const signal = h(doc, "span", "tw-lm-signal tw-lm-block-signal");
     const name = h(doc, "span", "tw-lm-block-name", g.name);
     name.title = g.name;
     const count = h(doc, "span", "tw-lm-block-count");
@@ -448,7 +495,7 @@ function buildRows(view) {
     toggle.type = "checkbox";
     toggle.title = "Freeze / unfreeze every layer of this block";
     toggle.setAttribute("aria-label", `freeze block ${g.name}`);
-    head.append(caret, name, count, toggle);
+    head.append(caret, signal, name, count, toggle);
     const rowsEl = h(doc, "div", "tw-lm-rows");
     for (const i of g.indices) {
       const row = h(doc, "div", "tw-lm-row");
@@ -478,7 +525,7 @@ function buildRows(view) {
     }
     group.append(head, rowsEl);
     frag.appendChild(group);
-    view.groups.push({ ...g, el: group, rowsEl, toggle, count, caret });
+    view.groups.push({ ...g, el: group, rowsEl, toggle, count, caret, signal });
   }
   return frag;
 }
@@ -689,7 +736,10 @@ function render({ model, el }) {
   const modelListeners = [
     ["change:layers", () => build(view)],
     ["change:frozen", () => applyFrozen(view)],
-    ["change:lora", () => applyLora(view)],
+    ["change:lora", () => {
+      applyLora(view);
+      applySignals(view);
+    }],
     ["change:error", () => applyError(view)],
     ["change:busy", () => applyBusy(view)],
     ["change:rates", () => {
@@ -722,6 +772,7 @@ function render({ model, el }) {
 }
 var layer_map_default = { render };
 export {
+  blockValues,
   layer_map_default as default,
   formatNumber,
   formatRate,
@@ -733,6 +784,7 @@ export {
   normalizeLayers,
   normalizeLora,
   normalizeTargets,
+  partValues,
   signalShades,
   signalText,
   signalValues,

@@ -1,10 +1,12 @@
 """Layer signals: which layers learn during a fit, and how far each has moved since it was loaded.
 
 `LayerSignals` samples, every few optimizer steps, each layer's update ratio ‖Δw‖ / ‖w‖ over
-one step and its gradient norm on a fixed probe batch (held out: the first validation batch).
-The probe gradient is taken in inference mode, so measuring draws no dropout randomness and
-moves no BatchNorm statistics: a fit sampled at every step trains exactly as one sampled once. The interval widens by itself to keep the sampling under
-COST_SHARE of the training time. Samples go into the run record's `layer_signals` (plain data,
+one step and its gradient norm on a fixed probe batch (held out: the first validation batch),
+and the same for each sublayer of a block (a transformer layer's query, key, value, ...): the
+rows the layer map shows when a block is opened. The probe gradient is taken in inference mode,
+so measuring draws no dropout randomness and moves no BatchNorm statistics: a fit sampled at
+every step trains exactly as one sampled once. The interval widens by itself to keep the
+sampling under COST_SHARE of the training time. Samples go into the run record's `layer_signals` (plain data,
 written to the run folder by `runs/writer.py`); at the end of the fit each layer's drift from
 its loaded weights is added (see `models/reset.py`).
 
@@ -22,6 +24,8 @@ import tensorflow as tf
 
 from ..data import bucketing
 from ..errors import ConfigError
+from ..models import keras_internals
+from ..runs.record import empty_signals
 from .callbacks import Callback, Order, Validation, packed
 
 EVERY = 10  # batches between samples, at least
@@ -29,18 +33,29 @@ COST_SHARE = 0.04  # of the training time the sampling may take; the interval wi
 _COMPILED = weakref.WeakKeyDictionary()  # model: (what it was traced for, the gradient function)
 
 
-def empty(names):
-    """The `layer_signals` of a run before its first sample."""
-    return {"layers": list(names), "samples": [], "drift": None, "seconds": 0.0}
+def weight_parts(layer):
+    """[(path, variables)]: the weights of `layer` grouped by the sublayer that made them, in the
+    order they were made, keyed by that sublayer's Keras path (the path `Session.lora_targets`
+    and the layer map give it). A plain layer is one part, itself."""
+    made_by = {}
+    for sub in keras_internals.sublayers(layer, include_self=True, recursive=True):
+        for variable in (*keras_internals.own_trainable_variables(sub), *keras_internals.own_non_trainable_variables(sub)):
+            made_by.setdefault(id(variable), sub.path or sub.name)
+    found = {}
+    for variable in layer.weights:
+        found.setdefault(made_by.get(id(variable), layer.path or layer.name), []).append(variable)
+    return list(found.items())
 
 
 class LayerSignals(Callback):
-    """Samples the update ratio and gradient norm of every top-level layer of the session's model.
+    """Samples the update ratio and gradient norm of every top-level layer of the session's model,
+    and of the sublayers of those that are blocks (in the sample's "parts").
 
     every: batches between samples, widened to keep their cost under `cost_share` of the training
     time (None: never widened); the first batch is always sampled. Each sample holds, per layer,
     "update_ratio", "weight_norm", and on the probe batch "grad_norm" and "descent" (the step's
-    first-order lowering of the loss); gradients=False leaves those two out (None).
+    first-order lowering of the loss); gradients=False leaves those two out (None). A layer's
+    figures are its sublayers' taken together (‖Δw‖ over all the weights it trains, and so on).
     `starting_point` (a models.reset.StartingPoint, set by the Fit) gives the drift at the end.
     """
 
@@ -55,12 +70,22 @@ class LayerSignals(Callback):
 
     def on_train_begin(self, logs=None):
         trainer = self.trainer
-        names = [layer.name for layer in trainer.whole.layers]
-        trainer.run.layer_signals = empty(names)
+        layers = trainer.whole.layers
         trained = {id(variable) for variable in self.model.trainable_variables}
-        own = {layer.name: [v for v in layer.weights if id(v) in trained] for layer in self.model.layers}
-        self.variables = [own.get(name, []) for name in names]  # [] for a layer this fit does not train
-        self.measured = [i for i, variables in enumerate(self.variables) if variables]
+        self.units, paths, owners = [], [], []  # unit: (layer index, part index or None, variables trained)
+        self.loaded = [weight_parts(layer) for layer in layers]
+        for index, parts in enumerate(self.loaded):
+            block = len(parts) > 1 or any(path != (layers[index].path or layers[index].name) for path, _ in parts)
+            for path, variables in parts:
+                part = None
+                if block:
+                    part = len(paths)
+                    paths.append(path)
+                    owners.append(index)
+                variables = [v for v in variables if id(v) in trained]
+                if variables:
+                    self.units.append((index, part, variables))
+        trainer.run.layer_signals = empty_signals([layer.name for layer in layers], (paths, owners))
         self.next_step, self.before, self.spent = 1, None, 0.0
         self.probe = self._probe_batch() if self.gradients else None
         self.compiled = None
@@ -69,37 +94,67 @@ class LayerSignals(Callback):
         if len(self.trainer.run.batches) + 1 < self.next_step:  # the step about to run is not due
             return
         started = time.perf_counter()
-        self.before = [[tf.identity(v.value) for v in self.variables[i]] for i in self.measured]
+        self.before = [[tf.identity(v.value) for v in variables] for _, _, variables in self.units]
         self.spent = time.perf_counter() - started
 
     def on_train_batch_end(self, batch, logs=None):
         if self.before is None:
             return
         started = time.perf_counter()
-        run, count = self.trainer.run, len(self.variables)
-        deltas = [[v.value - b for v, b in zip(self.variables[i], before)] for i, before in zip(self.measured, self.before)]
+        run, signals = self.trainer.run, self.trainer.run.layer_signals
+        deltas = [[v.value - b for v, b in zip(variables, before)] for (_, _, variables), before in zip(self.units, self.before)]
         self.before = None
-        ratio, norm = [0.0] * count, [0.0] * count
-        for i, delta in zip(self.measured, deltas):
-            moved = math.sqrt(sum(float(tf.reduce_sum(tf.square(d))) for d in delta))
-            size = math.sqrt(sum(float(tf.reduce_sum(tf.square(v.value))) for v in self.variables[i]))
-            ratio[i], norm[i] = (moved / size if size else 0.0), size
+        moved = [_squares(delta) for delta in deltas]
+        sizes = [_squares([v.value for v in variables]) for _, _, variables in self.units]
+        moved_by_layer, size_by_layer = self._per_layer(moved), self._per_layer(sizes)
+        ratio = [math.sqrt(m / z) if z else 0.0 for m, z in zip(moved_by_layer, size_by_layer)]
+        norm = [math.sqrt(z) for z in size_by_layer]
+        parts = {"update_ratio": self._per_part([math.sqrt(m / z) if z else 0.0 for m, z in zip(moved, sizes)]),
+                 "grad_norm": None}
         sample = {"step": len(run.batches), "epoch": run.batches[-1]["epoch"] if run.batches else 0,
                   "update_ratio": ratio, "weight_norm": norm, "grad_norm": None, "descent": None}
         if self.gradients:
-            sample["grad_norm"], sample["descent"] = self._gradients(deltas)
-        run.layer_signals["samples"].append({key: value if value is None or key in ("step", "epoch")
-                                             else [_finite(v) for v in value] for key, value in sample.items()})
+            grads, descents = self._gradients(deltas)
+            sample["grad_norm"] = [math.sqrt(g) for g in self._per_layer([g * g for g in grads])]
+            sample["descent"] = self._per_layer(descents)
+            parts["grad_norm"] = self._per_part(grads)
+        sample["parts"] = {key: _finite_list(value) for key, value in parts.items()}
+        signals["samples"].append({key: value if key in ("step", "epoch", "parts") else _finite_list(value)
+                                   for key, value in sample.items()})
         self.spent += time.perf_counter() - started
-        run.layer_signals["seconds"] += self.spent  # what sampling has cost this fit so far
+        signals["seconds"] += self.spent  # what sampling has cost this fit so far
         self.next_step = sample["step"] + self._gap(sample["step"])
 
     def on_train_end(self, logs=None):
         if self.starting_point is not None:
             started, signals = time.perf_counter(), self.trainer.run.layer_signals
-            drift = self.starting_point.drift(self.trainer.whole)
-            signals["drift"] = [_finite(drift.get(name, 0.0)) for name in signals["layers"]]
+            found = self.starting_point.distances(
+                [((index, path), variables) for index, parts in enumerate(self.loaded) for path, variables in parts])
+            moved, loaded, by_path = [0.0] * len(self.loaded), [0.0] * len(self.loaded), {}
+            for (index, path), (distance, size) in found:
+                moved[index] += distance * distance
+                loaded[index] += size * size
+                by_path[path] = _ratio(distance, size)
+            signals["drift"] = _finite_list(_ratio(math.sqrt(m), math.sqrt(z)) for m, z in zip(moved, loaded))
+            signals["loaded_norm"] = _finite_list(math.sqrt(z) for z in loaded)
+            signals["parts"]["drift"] = _finite_list(by_path.get(path, 0.0) for path in signals["parts"]["paths"])
             signals["seconds"] += time.perf_counter() - started
+
+    def _per_layer(self, values):
+        """Per-unit values summed into one per layer (zero for a layer with none)."""
+        total = [0.0] * len(self.loaded)
+        for (index, _, _), value in zip(self.units, values):
+            total[index] += value
+        return total
+
+    def _per_part(self, values):
+        """Per-unit values of the blocks' sublayers, in the order of `parts["paths"]` (zero for a
+        sublayer this fit does not train)."""
+        found = [0.0] * len(self.trainer.run.layer_signals["parts"]["paths"])
+        for (_, part, _), value in zip(self.units, values):
+            if part is not None:
+                found[part] = value
+        return found
 
     def _gap(self, step):
         """Batches to the next sample: `every`, or more when this sample cost more than
@@ -125,15 +180,12 @@ class LayerSignals(Callback):
         return first, np.asarray(trainer.y[:trainer.batch_size])
 
     def _gradients(self, deltas):
-        """(gradient norm, descent) per layer on the probe batch: descent is −⟨gradient, update⟩,
+        """(gradient norm, descent) per unit on the probe batch: descent is −⟨gradient, update⟩,
         how much the step lowered the probe batch's loss to first order."""
         if self.compiled is None:
-            self.compiled = gradient_function(self.model, [self.variables[i] for i in self.measured])
-        norms, descents = [0.0] * len(self.variables), [0.0] * len(self.variables)
-        found = self.compiled(*self.probe, deltas)
-        for i, norm, descent in zip(self.measured, *found):
-            norms[i], descents[i] = float(norm), float(descent)
-        return norms, descents
+            self.compiled = gradient_function(self.model, [variables for _, _, variables in self.units])
+        norms, descents = self.compiled(*self.probe, deltas)
+        return [float(n) for n in norms], [float(d) for d in descents]
 
 
 def gradient_function(model, groups):
@@ -181,6 +233,18 @@ def _finite(value):
     value = float(value)
     return value if math.isfinite(value) else None
 
+
+def _finite_list(values):
+    return None if values is None else [_finite(value) for value in values]
+
+
+def _squares(tensors):
+    """Σ of squares over the tensors, as one float."""
+    return sum(float(tf.reduce_sum(tf.square(t))) for t in tensors)
+
+
+def _ratio(distance, size):
+    return distance / size if size else distance
 
 
 def drift(session):

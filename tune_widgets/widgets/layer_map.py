@@ -8,6 +8,7 @@ smooth at 800+ layers. The browser sends the full `frozen` list, and the full `l
 adapters it wants; the session decides, and the map always shows the session's answer.
 """
 
+import math
 from pathlib import Path
 
 import anywidget
@@ -54,16 +55,39 @@ def layers_payload(rows, targets=()):
 
 
 def signals_payload(rows, runs):
-    """{"step", "update_ratio", "drift"}, a value or None per row, from the latest run that
-    recorded signals of this model's layers (its last sample; its drift once it ended): the
-    `signals` trait. {} when no run has."""
+    """The `signals` trait: {"step", "update_ratio", "drift"} with a value or None per row, from
+    the latest run that recorded signals of this model's layers (its last sample; its drift once
+    it ended); "parts", the same for the blocks' sublayers by path (what an opened block shows);
+    and "blocks", each block's figure over all its layers, in `block_names` order (what a
+    collapsed block shows). {} when no run has."""
     names = [row.name for row in rows]
     run = next((run for run in reversed(runs) if (run.layer_signals or {}).get("layers") == names), None)
     if run is None:
         return {}
     signals = run.layer_signals
     last = signals["samples"][-1] if signals["samples"] else {}
-    return {"step": last.get("step", 0), "update_ratio": last.get("update_ratio"), "drift": signals.get("drift")}
+    parts = signals.get("parts") or {"paths": []}
+    return {"step": last.get("step", 0), "update_ratio": last.get("update_ratio"), "drift": signals.get("drift"),
+            "parts": {"paths": parts["paths"], "update_ratio": (last.get("parts") or {}).get("update_ratio"),
+                      "drift": parts.get("drift")},
+            "blocks": {"update_ratio": _by_block(rows, last.get("update_ratio"), last.get("weight_norm")),
+                       "drift": _by_block(rows, signals.get("drift"), signals.get("loaded_norm"))}}
+
+
+def _by_block(rows, ratios, norms):
+    """Each block's ratio over its layers taken together (‖Δw‖ / ‖w‖ of all the weights measured,
+    from each layer's ratio and norm), in order of first appearance; None for a block without
+    weights, and for every block before there are figures."""
+    blocks = {}  # block: [‖Δw‖², ‖w‖², whether it holds weights]
+    for row in rows:
+        blocks.setdefault(row.block, [0.0, 0.0, False])[2] |= bool(row.params or row.adapter_params)
+    if ratios is None or norms is None:
+        return [None] * len(blocks)
+    for row, ratio, norm in zip(rows, ratios, norms):
+        if ratio is not None and norm:
+            blocks[row.block][0] += (ratio * norm) ** 2
+            blocks[row.block][1] += norm ** 2
+    return [(math.sqrt(moved / size) if size else 0.0) if held else None for moved, size, held in blocks.values()]
 
 
 def adapters_payload(plan):
