@@ -90,12 +90,28 @@ def test_the_dashboard_fits_a_laptop_screen(dash, width, height):
         save_screenshot(f"dashboard-{width}x{height}-top", page)
         page.locator(f"{DASH} .tw-train-row").scroll_into_view_if_needed()
         save_screenshot(f"dashboard-{width}x{height}-training", page)
+        page.locator(f"{DASH} .tw-results-row").scroll_into_view_if_needed()
+        save_screenshot(f"dashboard-{width}x{height}-results", page)
         box = lambda selector: page.locator(f"{DASH} {selector}").first.bounding_box()  # noqa: E731
         layers, training = box(".tw-layers-column"), box(".tw-training-panel")
         assert layers["x"] + layers["width"] <= training["x"]  # side by side, the map on the left
         assert layers["y"] < training["y"] + training["height"] and training["y"] < layers["y"] + layers["height"]
         model, data, train = box(".tw-model-panel"), box(".tw-data-panel"), box(".tw-train")
         assert model["y"] <= data["y"] + 1 and data["y"] < train["y"]
+        cut = page.locator(f"{DASH} .widget-label").evaluate_all(
+            "labels => labels.filter(l => l.offsetParent && l.scrollWidth > l.clientWidth + 1).map(l => l.textContent)")
+        assert cut == [], cut  # every label reads whole ("Epochs", not "Epoch")
+        spilled = page.locator(f"{MAP} .tw-lm-header").evaluate(
+            """header => [...header.querySelectorAll("button, select, input")].filter(control => {
+                 const box = control.getBoundingClientRect(), edge = header.getBoundingClientRect();
+                 return control.offsetParent && (box.right > edge.right + 1 || control.scrollWidth > control.clientWidth + 1);
+               }).map(control => control.textContent || control.className)""")
+        assert spilled == [], spilled  # the map's header controls stay inside it, whole
+        outside = page.locator(f"{DASH} .tw-panel").evaluate_all(
+            """panels => panels.flatMap(panel => [...panel.querySelectorAll("input, select, button")].filter(
+                 control => control.offsetParent && control.getBoundingClientRect().right > panel.getBoundingClientRect().right + 1
+               ).map(control => `${panel.className.match(/tw-[a-z]+-panel/)}: ${control.className || control.type}`))""")
+        assert outside == [], outside  # no input runs past its panel's edge
     finally:
         page.set_viewport_size(VIEWPORT)
 

@@ -114,4 +114,7 @@ def _widen(widget, value):
 
 
 def labelled(description, widget, width="110px"):
-    return widgets.HBox([widgets.Label(description, layout=widgets.Layout(width=width)), widget])
+    """`widget` after its label, `width` wide so that stacked rows line up; a label that needs more
+    (a narrow column, a large font) takes it rather than being cut."""
+    label = widgets.Label(description, layout=widgets.Layout(width="auto", min_width=width, flex="0 0 auto"))
+    return widgets.HBox([label, widget])

@@ -41,8 +41,9 @@ class ModelPanel(Panel):
         models and the catalogue)."""
         self.fixed = FIXED if paths else tuple(choice for choice in FIXED if choice != FROM_PATH)
         self.search = widgets.Text(placeholder="filter: bert tiny, vit, resnet…", continuous_update=True)
-        self.modality = widgets.ToggleButtons(options=MODALITIES, value=None, style={"button_width": "60px"})
-        self.source = widgets.Select(options=self.fixed, value=KEEP, rows=8, layout=widgets.Layout(width="520px"))
+        self.modality = widgets.ToggleButtons(options=MODALITIES, value=None, style={"button_width": "70px"})
+        self.source = widgets.Select(options=self.fixed, value=KEEP, rows=8,  # as wide as the column, up to 520 px
+                                     layout=widgets.Layout(width="auto", max_width="520px", flex="1 1 auto", min_width="0"))
         self.path = widgets.Text(placeholder="/path/to/checkpoint, model.keras or org/name", continuous_update=False)
         self.download = widgets.FloatProgress(0.0, min=0.0, max=1.0, description="Download",
                                               layout=widgets.Layout(display="none"))

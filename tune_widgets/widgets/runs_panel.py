@@ -32,7 +32,7 @@ class RunsPanel(Panel):
 
     def __init__(self, session):
         self.header = widgets.HTML(STYLE + f'<pre class="tw-runs-header" style="margin:0">{html.escape(row_text(None))}</pre>')
-        self.table = widgets.SelectMultiple(options=[], rows=6, layout=widgets.Layout(width="100%"))
+        self.table = widgets.SelectMultiple(options=[], rows=6, layout=widgets.Layout(width="auto"))
         self.table.add_class("tw-runs-table")
         self.chart_box = LazyFigure(_runs_chart)
         self.diff = widgets.HTML()
@@ -52,7 +52,8 @@ class RunsPanel(Panel):
             button.add_class(f"tw-runs-{name}")
         super().__init__(session, [
             self.header, self.table,
-            widgets.HBox([self.weights, self.restore, self.delete, labelled("Export to", self.path, "70px"), self.export]),
+            widgets.HBox([self.weights, self.restore, self.delete, labelled("Export to", self.path, "70px"), self.export],
+                         layout=widgets.Layout(flex_flow="row wrap")),  # a half-width column wraps them
             self.confirmation, self.message, widgets.HBox([self.chart_box, self.diff]),
         ])
         self._shown = {}  # run_id -> (status, epochs) drawn, to redraw only what changed

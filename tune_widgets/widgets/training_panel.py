@@ -30,9 +30,9 @@ class TrainingPanel(Panel):
 
     def __init__(self, session, epochs=3, callbacks=()):
         self.callbacks = list(callbacks)  # extra training callbacks for runs started here
-        self.epochs = widgets.BoundedIntText(epochs, min=1, max=10000)
+        self.epochs = widgets.BoundedIntText(epochs, min=1, max=10000, layout=widgets.Layout(width="90px"))
         self.epochs.add_class("tw-epochs")
-        self.batch_size = widgets.IntText(32)  # unbounded: the session refuses a bad size, with its message
+        self.batch_size = widgets.IntText(32, layout=widgets.Layout(width="90px"))  # unbounded: the session refuses a bad size
         self.batch_size.add_class("tw-batch-size")
         self.jit_compile = widgets.Checkbox(False, description="XLA (jit_compile)", indent=False)
         self.mixed_precision = widgets.Checkbox(False, description="mixed precision (bfloat16)", indent=False)
