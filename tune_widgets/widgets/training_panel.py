@@ -22,6 +22,8 @@ from .figures import LazyFigure
 SMOOTHING = 0.9  # exponential moving average of the batch loss, debiased like fastai's
 MAX_POINTS = 300  # points per trace sent to the browser: each update resends whole traces
 MAX_MARKERS = 60  # past this many epochs, epoch traces drop their markers (SVG nodes to redraw)
+# A Label clips its text to one line; the status says what to do next, so it wraps instead.
+STYLE = "<style>.tw-progress-label {white-space: normal; height: auto; line-height: 1.4}</style>"
 
 
 class TrainingPanel(Panel):
@@ -36,7 +38,7 @@ class TrainingPanel(Panel):
         self.batch_size.add_class("tw-batch-size")
         self.jit_compile = widgets.Checkbox(False, description="XLA (jit_compile)", indent=False)
         self.mixed_precision = widgets.Checkbox(False, description="mixed precision (bfloat16)", indent=False)
-        note = widgets.HTML('<small style="opacity:.7">Both off by default: on a CPU neither made '
+        note = widgets.HTML(STYLE + '<small style="opacity:.7">Both off by default: on a CPU neither made '
                             "fine-tuning faster in our benchmark; they can on a GPU.</small>")
         self.train = widgets.Button(description="Train", button_style="success", icon="play")
         self.train.add_class("tw-train")
@@ -47,7 +49,7 @@ class TrainingPanel(Panel):
         self.reset.add_class("tw-reset")
         self.progress = widgets.IntProgress(0, min=0, max=1, layout=widgets.Layout(width="320px"))
         self.progress.add_class("tw-progress")
-        self.status = widgets.Label("")
+        self.status = widgets.Label("", layout=widgets.Layout(flex="1 1 16em"))
         self.status.add_class("tw-progress-label")
         self.chart_box = LazyFigure(_training_chart)
         self.future = None
@@ -58,7 +60,7 @@ class TrainingPanel(Panel):
             widgets.HBox([labelled("Epochs", self.epochs, "60px"), labelled("Batch size", self.batch_size, "80px")]),
             widgets.HBox([self.jit_compile, self.mixed_precision]), note,
             widgets.HBox([self.train, self.stop, self.reset]),
-            widgets.HBox([self.progress, self.status]),
+            widgets.HBox([self.progress, self.status], layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
             self.chart_box,
         ])
         self.train.on_click(lambda _: self.start())
