@@ -76,6 +76,14 @@ def test_train_click_runs_in_a_thread_and_the_chart_grows(cnn_session):
     assert panel.progress.value == panel.progress.max == run.total_steps
     assert "completed" in panel.status.value
     assert not panel.train.disabled and panel.stop.disabled
+    # The next fit starts from an empty bar, not the last one's full bar and "completed" line.
+    at_start = []
+    cnn_session.observe(lambda change: change["new"] and at_start.append((panel.progress.value, panel.status.value)),
+                        names="training")
+    panel.epochs.value = 1
+    panel.train.click()
+    panel.future.result(60)
+    assert at_start == [(0, "Starting: preparing the fit...")]
 
 
 def test_stop_click_ends_the_fit_within_one_batch(cnn_session):

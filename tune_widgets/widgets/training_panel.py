@@ -111,6 +111,8 @@ class TrainingPanel(Panel):
         self.train.disabled, self.stop.disabled, self.reset.disabled = running, not running, running
         if running:
             self.show_error("")
+            # The bar and line start over: until the new fit reports, they would show the last one's end.
+            self.progress.value, self.status.value = 0, "Starting: preparing the fit..."
             self._reset()
         else:
             self.show_error(_outcome(self.session.runs[-1]) if self.session.runs else "")
